@@ -1,0 +1,147 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// NewMetricsHandler serves Prometheus metrics read from adm at scrape time,
+// on a registry of its own (no global state).
+func NewMetricsHandler(adm Admin) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&collector{adm: adm},
+	)
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+type collector struct{ adm Admin }
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("fulcrum_"+name, help, labels, nil)
+}
+
+var (
+	svcLabels  = []string{"service"}
+	realLabels = []string{"service", "real"}
+
+	mSvcConns    = desc("service_connections_total", "Connections scheduled by the virtual service.", svcLabels...)
+	mSvcPackets  = desc("service_packets_total", "Packets through the virtual service (in: from clients, out: to clients).", "service", "direction")
+	mSvcBytes    = desc("service_bytes_total", "Payload bytes through the virtual service.", "service", "direction")
+	mSvcCPS      = desc("service_connection_rate", "Connections per second (IPVS 2 s estimator).", svcLabels...)
+	mSvcPPS      = desc("service_packet_rate", "Packets per second (IPVS 2 s estimator).", "service", "direction")
+	mSvcBPS      = desc("service_byte_rate", "Bytes per second (IPVS 2 s estimator).", "service", "direction")
+	mRealConns   = desc("real_connections_total", "Connections scheduled to the real server.", realLabels...)
+	mRealActive  = desc("real_active_connections", "IPVS ActiveConn: TCP connections in ESTABLISHED.", realLabels...)
+	mRealInact   = desc("real_inactive_connections", "IPVS InActConn: connections in any other state, and all UDP flows.", realLabels...)
+	mRealPersist = desc("real_persistent_connections", "Persistence templates bound to the real server.", realLabels...)
+	mRealWeight  = desc("real_weight", "Scheduling weight; 0 means quiescent (draining).", realLabels...)
+	mRealOver    = desc("real_overloaded", "1 while the upper connection threshold is reached.", realLabels...)
+	mRealPackets = desc("real_packets_total", "Packets exchanged with clients via the real server.", "service", "real", "direction")
+	mRealBytes   = desc("real_bytes_total", "Payload bytes exchanged with clients via the real server.", "service", "real", "direction")
+	mRealCPS     = desc("real_connection_rate", "Connections per second to the real server (IPVS 2 s estimator).", realLabels...)
+	mRealBPS     = desc("real_byte_rate", "Bytes per second via the real server (IPVS 2 s estimator).", "service", "real", "direction")
+	mReloads     = desc("config_reloads_total", "Configuration changes applied after start (file reloads and admin changes).")
+	mReloadFails = desc("config_reload_failures_total", "Configuration changes rejected; the running configuration was kept.")
+	mReloadOK    = desc("config_last_reload_successful", "1 if the last configuration change was applied.")
+	mConnEntries = desc("connection_table_entries", "Entries in the connection table, including persistence templates.")
+)
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{mSvcConns, mSvcPackets, mSvcBytes, mSvcCPS, mSvcPPS, mSvcBPS,
+		mRealConns, mRealActive, mRealInact, mRealPersist, mRealWeight, mRealOver, mRealPackets, mRealBytes,
+		mRealCPS, mRealBPS, mReloads, mReloadFails, mReloadOK, mConnEntries} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	counter := func(d *prometheus.Desc, v uint64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+	}
+	if info, err := c.adm.Info(ctx); err == nil {
+		counter(mReloads, info.Reloads)
+		counter(mReloadFails, info.ReloadFailures)
+		ok := 1.0
+		if info.LastReloadError != "" {
+			ok = 0
+		}
+		gauge(mReloadOK, ok)
+	}
+	if conns, err := c.adm.Conns(ctx); err == nil {
+		gauge(mConnEntries, float64(len(conns)))
+	}
+	svcs, err := c.adm.Services(ctx)
+	if err != nil {
+		return
+	}
+	for _, s := range svcs {
+		name := ServiceName(s.ServiceKey)
+		counter(mSvcConns, s.Stats.Conns, name)
+		counter(mSvcPackets, s.Stats.InPkts, name, "in")
+		counter(mSvcPackets, s.Stats.OutPkts, name, "out")
+		counter(mSvcBytes, s.Stats.InBytes, name, "in")
+		counter(mSvcBytes, s.Stats.OutBytes, name, "out")
+		gauge(mSvcCPS, float64(s.Rates.CPS), name)
+		gauge(mSvcPPS, float64(s.Rates.InPPS), name, "in")
+		gauge(mSvcPPS, float64(s.Rates.OutPPS), name, "out")
+		gauge(mSvcBPS, float64(s.Rates.InBPS), name, "in")
+		gauge(mSvcBPS, float64(s.Rates.OutBPS), name, "out")
+		for _, r := range s.Reals {
+			counter(mRealConns, r.Stats.Conns, name, r.Address)
+			gauge(mRealActive, float64(r.ActiveConns), name, r.Address)
+			gauge(mRealInact, float64(r.InactConns), name, r.Address)
+			gauge(mRealPersist, float64(r.PersistConns), name, r.Address)
+			gauge(mRealWeight, float64(r.Weight), name, r.Address)
+			over := 0.0
+			if r.Overloaded {
+				over = 1
+			}
+			gauge(mRealOver, over, name, r.Address)
+			counter(mRealPackets, r.Stats.InPkts, name, r.Address, "in")
+			counter(mRealPackets, r.Stats.OutPkts, name, r.Address, "out")
+			counter(mRealBytes, r.Stats.InBytes, name, r.Address, "in")
+			counter(mRealBytes, r.Stats.OutBytes, name, r.Address, "out")
+			gauge(mRealCPS, float64(r.Rates.CPS), name, r.Address)
+			gauge(mRealBPS, float64(r.Rates.InBPS), name, r.Address, "in")
+			gauge(mRealBPS, float64(r.Rates.OutBPS), name, r.Address, "out")
+		}
+	}
+}
+
+// ServiceName is the label value naming a service: "tcp/10.0.0.1:80",
+// "udp/[::1]:53" or "fwmark/1" ("fwmark6/1" for IPv6).
+func ServiceName(k ServiceKey) string {
+	if k.FWMark != 0 {
+		if k.IPv6 {
+			return "fwmark6/" + itoa(k.FWMark)
+		}
+		return "fwmark/" + itoa(k.FWMark)
+	}
+	return k.Protocol + "/" + k.Address
+}
+
+func itoa(v uint32) string {
+	var b [10]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			return string(b[i:])
+		}
+	}
+}

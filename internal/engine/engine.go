@@ -1,0 +1,241 @@
+// Package engine owns a Fulcrum node's mutable state. One goroutine (Run)
+// applies every change — file reloads, admin API calls, ipvsadm commands —
+// in the same way: build the next config model, validate it fully, let the
+// data plane diff and apply it (all-or-nothing), then publish it with an
+// atomic swap. Readers never lock: they load the published snapshot.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/api"
+	"github.com/fulcrumlb/fulcrum/internal/config"
+	"github.com/fulcrumlb/fulcrum/internal/demo"
+	"github.com/fulcrumlb/fulcrum/internal/l4"
+)
+
+// Options configures an Engine.
+type Options struct {
+	// ConfigPath is the file reloads re-read; "" means the config came from
+	// elsewhere (the embedded default) and cannot be reloaded from disk.
+	ConfigPath string
+	Version    string
+	Logger     *slog.Logger
+	// ConnTabBits sizes the connection table the way ip_vs.conn_tab_bits does.
+	ConnTabBits int
+}
+
+// Engine is the owner of the running configuration.
+type Engine struct {
+	opt   Options
+	log   *slog.Logger
+	plane *l4.Plane
+	demo  *demo.Set
+	ops   chan op
+
+	cur     atomic.Pointer[config.Config]
+	started time.Time
+
+	reloads        atomic.Uint64
+	reloadFailures atomic.Uint64
+	lastReloadErr  atomic.Pointer[string]
+	lastReloadAt   atomic.Int64
+}
+
+type op struct {
+	fn   func(ctx context.Context) error
+	ctx  context.Context
+	done chan error
+}
+
+var _ api.Admin = (*Engine)(nil)
+
+// New builds an engine and applies the initial config; on error nothing is
+// left running.
+func New(ctx context.Context, initial *config.Config, opt Options) (*Engine, error) {
+	log := opt.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{
+		opt:     opt,
+		log:     log,
+		plane:   l4.New(l4.Options{Logger: log, ConnTabBits: opt.ConnTabBits}),
+		demo:    demo.NewSet(log),
+		ops:     make(chan op),
+		started: time.Now(),
+	}
+	empty := &config.Config{Timeouts: config.DefaultTimeouts}
+	e.cur.Store(empty)
+	if err := e.apply(ctx, initial); err != nil {
+		e.shutdown()
+		return nil, err
+	}
+	e.reloads.Store(0)
+	return e, nil
+}
+
+// Run serves change requests until ctx ends, then stops the data plane.
+func (e *Engine) Run(ctx context.Context) {
+	defer e.shutdown()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case o := <-e.ops:
+			o.done <- o.fn(o.ctx)
+		}
+	}
+}
+
+func (e *Engine) shutdown() {
+	if err := e.plane.Close(); err != nil {
+		e.log.Warn("closing data plane", "err", err)
+	}
+	e.demo.Close()
+}
+
+// Config returns the published config. It must not be modified.
+func (e *Engine) Config() *config.Config { return e.cur.Load() }
+
+// exec runs fn on the owner goroutine and waits for its result.
+func (e *Engine) exec(ctx context.Context, fn func(ctx context.Context) error) error {
+	o := op{fn: fn, ctx: ctx, done: make(chan error, 1)}
+	select {
+	case e.ops <- o:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-o.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// mutate applies fn to a copy of the current config and applies the result.
+func (e *Engine) mutate(ctx context.Context, fn func(c *config.Config) error) error {
+	return e.exec(ctx, func(ctx context.Context) error {
+		next := e.cur.Load().Clone()
+		if err := fn(next); err != nil {
+			return err
+		}
+		return e.apply(ctx, next)
+	})
+}
+
+// apply validates next, applies it to the demo backends and the data plane,
+// and publishes it. On any error the running state is left as it was.
+// Called only from the owner goroutine (or New, before Run starts).
+func (e *Engine) apply(ctx context.Context, next *config.Config) error {
+	err := e.tryApply(ctx, next)
+	if err != nil {
+		e.reloadFailures.Add(1)
+		msg := err.Error()
+		e.lastReloadErr.Store(&msg)
+		e.log.Error("configuration rejected; the running configuration is unchanged", "err", err)
+		return err
+	}
+	e.reloads.Add(1)
+	e.lastReloadAt.Store(time.Now().UnixNano())
+	e.lastReloadErr.Store(nil)
+	return nil
+}
+
+func (e *Engine) tryApply(ctx context.Context, next *config.Config) error {
+	if ds := config.Validate(next); ds.Err() != nil {
+		return &api.Error{Code: api.CodeInvalid, Message: ds.Err().Error()}
+	}
+	prev := e.cur.Load()
+	if err := e.demo.Apply(demoBackends(next)); err != nil {
+		return &api.Error{Code: api.CodeConfigRejected, Message: err.Error()}
+	}
+	if err := e.plane.Apply(ctx, next.Services, next.Timeouts); err != nil {
+		if rerr := e.demo.Apply(demoBackends(prev)); rerr != nil {
+			e.log.Error("restoring demo backends", "err", rerr)
+		}
+		code := api.CodeConfigRejected
+		if errors.Is(err, l4.ErrUnsupported) {
+			code = api.CodeUnsupported
+		}
+		return &api.Error{Code: code, Message: err.Error()}
+	}
+	if prev.Admin != next.Admin && prev.Source != "" {
+		e.log.Warn("admin listener settings changed; they take effect at the next restart")
+	}
+	e.cur.Store(next)
+	return nil
+}
+
+func demoBackends(c *config.Config) []config.DemoBackend {
+	if c.Demo == nil {
+		return nil
+	}
+	return c.Demo.Backends
+}
+
+// ReloadFile re-reads the config file. A file with errors leaves the
+// running config untouched; the error names file:line:key.
+func (e *Engine) ReloadFile(ctx context.Context) error {
+	if e.opt.ConfigPath == "" {
+		return api.Errorf(api.CodeInvalid, "no config file to reload: fulcrum is running its embedded default config (start it with -c FILE)")
+	}
+	return e.exec(ctx, func(ctx context.Context) error {
+		next, ds := config.Load(e.opt.ConfigPath)
+		for _, d := range ds {
+			if d.Severity == config.Warning {
+				e.log.Warn("config", "diagnostic", d.String())
+			}
+		}
+		if err := ds.Err(); err != nil {
+			e.reloadFailures.Add(1)
+			msg := err.Error()
+			e.lastReloadErr.Store(&msg)
+			e.log.Error("reload rejected; the running configuration is unchanged", "file", e.opt.ConfigPath, "err", strings.ReplaceAll(msg, "\n", "; "))
+			return &api.Error{Code: api.CodeConfigRejected, Message: msg}
+		}
+		if err := e.apply(ctx, next); err != nil {
+			return err
+		}
+		e.log.Info("configuration reloaded", "file", e.opt.ConfigPath, "services", len(next.Services))
+		return nil
+	})
+}
+
+// Info implements api.Admin.
+func (e *Engine) Info(ctx context.Context) (api.Info, error) {
+	i := api.Info{
+		Version:        e.opt.Version,
+		IPVSVersion:    "1.2.1",
+		ConnTabSize:    1 << connTabBits(e.opt.ConnTabBits),
+		DataPlane:      "proxy",
+		ConfigFile:     e.opt.ConfigPath,
+		StartedAt:      e.started,
+		Reloads:        e.reloads.Load(),
+		ReloadFailures: e.reloadFailures.Load(),
+	}
+	if p := e.lastReloadErr.Load(); p != nil {
+		i.LastReloadError = *p
+	}
+	if t := e.lastReloadAt.Load(); t != 0 {
+		i.LastReloadAt = time.Unix(0, t)
+	}
+	return i, nil
+}
+
+func connTabBits(b int) int {
+	if b == 0 {
+		return 12
+	}
+	return b
+}
+
+// Reload implements api.Admin.
+func (e *Engine) Reload(ctx context.Context) error { return e.ReloadFile(ctx) }
