@@ -213,7 +213,7 @@ func printDemoHints(w io.Writer, cfg *config.Config, sock string) {
 	}
 	for _, s := range cfg.Services {
 		if s.Protocol == config.UDP {
-			fmt.Fprintf(&b, "  echo hi | nc -u -w1 %s %d                            # UDP, round robin\n", s.Address.Addr(), s.Address.Port())
+			fmt.Fprintf(&b, "  bash -c 'exec 3<>/dev/udp/%s/%d; echo hi >&3; timeout 1 cat <&3'   # UDP, round robin\n", s.Address.Addr(), s.Address.Port())
 			break
 		}
 	}

@@ -8,7 +8,6 @@ package engine
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -150,6 +149,7 @@ func (e *Engine) apply(ctx context.Context, next *config.Config) error {
 }
 
 func (e *Engine) tryApply(ctx context.Context, next *config.Config) error {
+	config.Normalize(next)
 	if ds := config.Validate(next); ds.Err() != nil {
 		return &api.Error{Code: api.CodeInvalid, Message: ds.Err().Error()}
 	}

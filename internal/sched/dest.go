@@ -20,7 +20,7 @@ type Dest struct {
 	Addr netip.AddrPort
 
 	weight     atomic.Int32
-	lastWeight atomic.Int32 // latest non-zero weight (mh uses it)
+	lastWeight atomic.Int32 // last_weight: the weight given at add, then the latest non-zero one (mh)
 	flags      atomic.Uint32
 	uThreshold atomic.Uint32
 	lThreshold atomic.Uint32
@@ -33,18 +33,20 @@ type Dest struct {
 // NewDest returns a dest that is not yet in any service.
 func NewDest(addr netip.AddrPort, weight int32, upper, lower uint32) *Dest {
 	d := &Dest{Addr: addr}
-	d.set(weight, upper, lower)
+	d.set(weight, upper, lower, true)
 	return d
 }
 
-// set updates weight and thresholds like __ip_vs_update_dest (ip_vs_ctl.c):
-// last_weight follows non-zero weights, and a zero or larger upper threshold
-// clears the overload flag at once.
-func (d *Dest) set(weight int32, upper, lower uint32) {
-	d.weight.Store(weight)
-	if weight > 0 {
+// set updates weight and thresholds like __ip_vs_update_dest (ip_vs_ctl.c).
+// last_weight takes the new weight on add (even 0: a dest revived from the
+// trash with weight 0 forgets its old weight) and on any non-zero edit, so an
+// edit to 0 keeps the latest non-zero weight that mh builds its table from.
+// A zero or larger upper threshold clears the overload flag at once.
+func (d *Dest) set(weight int32, upper, lower uint32, add bool) {
+	if add || weight != 0 {
 		d.lastWeight.Store(weight)
 	}
+	d.weight.Store(weight)
 	old := d.uThreshold.Swap(upper)
 	d.lThreshold.Store(lower)
 	if upper == 0 || upper > old {
@@ -52,14 +54,39 @@ func (d *Dest) set(weight int32, upper, lower uint32) {
 	}
 }
 
-func (d *Dest) Weight() int32       { return d.weight.Load() }
-func (d *Dest) LastWeight() int32   { return d.lastWeight.Load() }
-func (d *Dest) ActiveConns() int32  { return d.activeConns.Load() }
-func (d *Dest) InactConns() int32   { return d.inactConns.Load() }
+// idle reports that no connection or template is bound to d, so forgetting
+// it loses nothing a later re-add could revive.
+func (d *Dest) idle() bool {
+	return d.activeConns.Load() == 0 && d.inactConns.Load() == 0 && d.persistConns.Load() == 0
+}
+
+// Accessors for the fields of struct ip_vs_dest the schedulers and ipvsadm
+// -L read; all are lock-free snapshots.
+
+// Weight is the current weight; 0 means quiescent (no new connections).
+func (d *Dest) Weight() int32 { return d.weight.Load() }
+
+// LastWeight is last_weight: the weight given when the dest was added, then
+// the latest non-zero weight it was edited to.
+func (d *Dest) LastWeight() int32 { return d.lastWeight.Load() }
+
+// ActiveConns is activeconns (ESTABLISHED TCP connections).
+func (d *Dest) ActiveConns() int32 { return d.activeConns.Load() }
+
+// InactConns is inactconns (every other connection).
+func (d *Dest) InactConns() int32 { return d.inactConns.Load() }
+
+// PersistConns is persistconns (persistence templates).
 func (d *Dest) PersistConns() int32 { return d.persistConns.Load() }
-func (d *Dest) UThreshold() uint32  { return d.uThreshold.Load() }
-func (d *Dest) LThreshold() uint32  { return d.lThreshold.Load() }
-func (d *Dest) Flags() uint32       { return d.flags.Load() }
+
+// UThreshold is the upper connection threshold (-x), 0 if unset.
+func (d *Dest) UThreshold() uint32 { return d.uThreshold.Load() }
+
+// LThreshold is the lower connection threshold (-y), 0 if unset.
+func (d *Dest) LThreshold() uint32 { return d.lThreshold.Load() }
+
+// Flags are the IP_VS_DEST_F_* bits (DestAvailable, DestOverload).
+func (d *Dest) Flags() uint32 { return d.flags.Load() }
 
 // Overloaded reports IP_VS_DEST_F_OVERLOAD.
 func (d *Dest) Overloaded() bool { return d.flags.Load()&DestOverload != 0 }
@@ -148,3 +175,8 @@ func (d *Dest) Deactivate() {
 	d.activeConns.Add(-1)
 	d.inactConns.Add(1)
 }
+
+// eligible is the test every scheduler but lblc's cache hit applies: the
+// dest takes new connections (weight > 0) and is not over its upper
+// connection threshold (IP_VS_DEST_F_OVERLOAD).
+func eligible(d *Dest) bool { return d.Weight() > 0 && !d.Overloaded() }
