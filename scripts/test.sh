@@ -8,7 +8,7 @@ export PATH="/usr/local/go/bin:$HOME/go/bin:$PATH"
 command -v go >/dev/null || { echo "test.sh: Go is not installed (expected /usr/local/go)" >&2; exit 1; }
 
 # Debian packages the tests use. Installed only when missing, so a second run is fast.
-pkgs=(iproute2 curl)
+pkgs=(iproute2 curl strace gcc libc6-dev libpopt-dev libnl-genl-3-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,6 +21,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   else
     echo "test.sh: missing Debian packages (${missing[*]}); run as root to install them" >&2
   fi
+fi
+
+echo "== ipvsadm 1.31 oracle"
+if oracle=$(./scripts/ipvsadm-oracle.sh); then
+  export FULCRUM_IPVSADM_ORACLE="$oracle"
+else
+  echo "test.sh: could not build the ipvsadm oracle; ipvsadm byte-compatibility is then only checked against golden files" >&2
 fi
 
 echo "== go vet"

@@ -152,7 +152,7 @@ const (
 	CodeServiceExists  Code = "service_exists"  // EEXIST on a service
 	CodeNoService      Code = "no_service"      // ESRCH
 	CodeDestExists     Code = "dest_exists"     // EEXIST on a dest
-	CodeNoDest         Code = "no_dest"         // ENOENT
+	CodeNoDest         Code = "no_dest"         // ENOENT: no such dest; for a service, no such scheduler
 	CodeUnsupported    Code = "unsupported"     // EOPNOTSUPP: this data plane cannot do it
 	CodeUnauthorized   Code = "unauthorized"    // missing or bad token
 	CodeConfigRejected Code = "config_rejected" // validation or apply failed; nothing changed

@@ -73,7 +73,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if filepath.Base(args[0]) == "ipvsadm" {
-		return adm(ctx, args[1:], stdin, stdout, stderr)
+		return adm(ctx, args[0], args[1:], stdin, stdout, stderr)
 	}
 	if len(args) < 2 {
 		fmt.Fprint(stderr, usage)
@@ -86,7 +86,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "check":
 		return check(rest, stdout, stderr)
 	case "adm", "ipvsadm":
-		return adm(ctx, rest, stdin, stdout, stderr)
+		return adm(ctx, "fulcrum adm", rest, stdin, stdout, stderr)
 	case "reload":
 		return reload(ctx, rest, stdout, stderr)
 	case "version", "--version", "-v":

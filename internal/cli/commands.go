@@ -48,13 +48,14 @@ func check(args []string, stdout, stderr io.Writer) int {
 }
 
 // adm is the ipvsadm-compatible command; its exit codes are ipvsadm's.
-func adm(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// prog is the name ipvsadm's messages show ("Try `prog -h' ...").
+func adm(ctx context.Context, prog string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	addr, token, err := adminAddress()
 	if err != nil {
 		fmt.Fprintf(stderr, "fulcrum adm: %v\n", err)
 		return exitFailed
 	}
-	return ipvsadm.Run(ctx, api.NewClient(addr, token), args, stdin, stdout, stderr)
+	return ipvsadm.Env{Prog: prog}.Run(ctx, api.NewClient(addr, token), args, stdin, stdout, stderr)
 }
 
 // reload asks the running fulcrum to re-read its config file. A file with

@@ -11,6 +11,7 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/api"
 	"github.com/fulcrumlb/fulcrum/internal/config"
 	"github.com/fulcrumlb/fulcrum/internal/l4"
+	"github.com/fulcrumlb/fulcrum/internal/sched"
 )
 
 // The admin operations translate ipvsadm-style requests into changes of the
@@ -266,7 +267,12 @@ func serviceFromAPI(s api.Service) (config.Service, error) {
 		ProxyProtocol: s.ProxyProtocol,
 	}
 	if svc.Scheduler == "" {
-		svc.Scheduler = "wlc"
+		svc.Scheduler = config.DefaultScheduler
+	}
+	if !sched.Known(svc.Scheduler) {
+		// The kernel answers ENOENT, which ipvsadm prints as "Scheduler or
+		// persistence engine not found" (libipvs ipvs_strerror).
+		return config.Service{}, api.Errorf(api.CodeNoDest, "scheduler %q not found", svc.Scheduler)
 	}
 	if s.SorryServer != "" {
 		if svc.SorryServer, err = netip.ParseAddrPort(s.SorryServer); err != nil {
