@@ -18,6 +18,15 @@ type Config struct {
 	Timeouts Timeouts  `json:"timeouts"`
 	Services []Service `json:"services"`
 
+	// Global holds node-wide settings: notifications, script security,
+	// VRRP defaults (keepalived's global_defs).
+	Global Global `json:"global,omitzero"`
+
+	// VRRP: instances, tracking scripts and sync groups.
+	VRRPInstances  []VRRPInstance  `json:"vrrp_instances,omitempty"`
+	VRRPScripts    []VRRPScript    `json:"vrrp_scripts,omitempty"`
+	VRRPSyncGroups []VRRPSyncGroup `json:"vrrp_sync_groups,omitempty"`
+
 	// Demo starts built-in backends that answer with their own name; it is
 	// used by the embedded default config and by tests.
 	Demo *Demo `json:"demo,omitempty"`
@@ -109,6 +118,9 @@ type Service struct {
 	// SorryServer receives new connections while no real server can take them.
 	SorryServer netip.AddrPort `json:"sorry_server,omitzero"`
 
+	// Health holds the service-level health-checking settings.
+	Health ServiceHealth `json:"health,omitzero"`
+
 	// Reals are the real servers, in the order they were added.
 	Reals []Real `json:"reals"`
 }
@@ -132,6 +144,9 @@ type Real struct {
 	// UpperThreshold and LowerThreshold are ipvsadm -x and -y (0 = unset).
 	UpperThreshold uint32 `json:"upper_threshold,omitempty"`
 	LowerThreshold uint32 `json:"lower_threshold,omitempty"`
+
+	// Health: checkers and what happens when they fail.
+	Health RealHealth `json:"health,omitzero"`
 }
 
 // Demo describes built-in demo backends.
@@ -167,7 +182,9 @@ func (s *Service) FindReal(a netip.AddrPort) int {
 	return -1
 }
 
-// Clone returns a deep copy, so a mutation never touches a published config.
+// Clone returns a copy whose services, reals and demo backends can be
+// changed without touching c. Nested health, VRRP and global data is shared:
+// published configs are immutable, so replace such values, never edit them.
 func (c *Config) Clone() *Config {
 	n := *c
 	n.Services = make([]Service, len(c.Services))
