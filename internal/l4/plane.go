@@ -141,8 +141,8 @@ func New(opt Options) *Plane {
 	empty := []*service{}
 	p.svcList.Store(&empty)
 	p.wg.Add(2)
-	go p.sweepLoop()
-	go p.statsLoop()
+	go p.every(sweepInterval, p.sweep)
+	go p.every(statsInterval, p.statsTick)
 	return p
 }
 
@@ -323,16 +323,17 @@ func (p *Plane) Close() error {
 	return nil
 }
 
-func (p *Plane) sweepLoop() {
+// every runs fn each interval until the plane closes.
+func (p *Plane) every(interval time.Duration, fn func()) {
 	defer p.wg.Done()
-	t := time.NewTicker(sweepInterval)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-p.ctx.Done():
 			return
 		case <-t.C:
-			p.sweep()
+			fn()
 		}
 	}
 }
@@ -343,20 +344,6 @@ func (p *Plane) sweep() {
 	for _, s := range *p.svcList.Load() {
 		if s.udp != nil {
 			s.udp.sweepOPS(p.now())
-		}
-	}
-}
-
-func (p *Plane) statsLoop() {
-	defer p.wg.Done()
-	t := time.NewTicker(statsInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-p.ctx.Done():
-			return
-		case <-t.C:
-			p.statsTick()
 		}
 	}
 }

@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,17 +22,7 @@ func TestInvokedAsIpvsadm(t *testing.T) {
 	run := func(args ...string) (string, string, int) {
 		cmd := exec.Command(link, args...)
 		cmd.Env = append(os.Environ(), "FULCRUM_ADMIN="+n.sock)
-		var o, e bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &o, &e
-		err := cmd.Run()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return o.String(), e.String(), ee.ExitCode()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return o.String(), e.String(), 0
+		return runCmd(t, cmd)
 	}
 	if _, e, code := run("-A", "-t", vip, "-s", "rr"); code != 0 {
 		t.Fatalf("ipvsadm -A: %d %s", code, e)
@@ -57,15 +45,7 @@ func TestCheckCommand(t *testing.T) {
 	os.WriteFile(good, []byte("services:\n  - protocol: tcp\n    address: 127.0.0.1:80\n    reals:\n      - address: 127.0.0.2:80\n"), 0o644)
 	os.WriteFile(bad, []byte("services:\n  - protocol: tcp\n    address: 127.0.0.1:80\n    sheduler: rr\n    reals:\n      - address: 127.0.0.2:80\n        weight: -1\n"), 0o644)
 	check := func(args ...string) (string, string, int) {
-		cmd := exec.Command(binary, append([]string{"check"}, args...)...)
-		var o, e bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &o, &e
-		err := cmd.Run()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return o.String(), e.String(), ee.ExitCode()
-		}
-		return o.String(), e.String(), 0
+		return runCmd(t, exec.Command(binary, append([]string{"check"}, args...)...))
 	}
 	out, _, code := check("-c", good)
 	if code != 0 || !strings.Contains(out, "scheduler: wlc") || !strings.Contains(out, "weight: 1") {

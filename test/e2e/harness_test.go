@@ -135,17 +135,23 @@ func (n *node) fulcrum(stdin string, args ...string) (string, string, int) {
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "FULCRUM_ADMIN="+n.sock)
 	cmd.Stdin = strings.NewReader(stdin)
+	return runCmd(n.t, cmd)
+}
+
+// runCmd runs cmd and returns its stdout, stderr and exit code.
+func runCmd(t *testing.T, cmd *exec.Cmd) (string, string, int) {
+	t.Helper()
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
-	code := 0
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		n.t.Fatal(err)
+		return o.String(), e.String(), ee.ExitCode()
 	}
-	return o.String(), e.String(), code
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), 0
 }
 
 // adm runs `fulcrum adm args...` and fails the test unless it succeeds.
