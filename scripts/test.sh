@@ -8,7 +8,12 @@ export PATH="/usr/local/go/bin:$HOME/go/bin:$PATH"
 command -v go >/dev/null || { echo "test.sh: Go is not installed (expected /usr/local/go)" >&2; exit 1; }
 
 # Debian packages the tests use. Installed only when missing, so a second run is fast.
-pkgs=(iproute2 curl strace gcc libc6-dev libpopt-dev libnl-genl-3-dev)
+pkgs=(
+  iproute2 curl strace                      # namespaces, probes, the splice check
+  gcc libc6-dev libpopt-dev libnl-genl-3-dev # the ipvsadm 1.31 oracle (scripts/ipvsadm-oracle.sh)
+  keepalived                                # keepalived -t as the oracle for keepalived.conf parsing
+  nginx-light haproxy                       # oracles for L7 routing and balancing
+)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -16,8 +21,14 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
+    # Installing must not start the packages' daemons (nginx would take port 80):
+    # tests start their own instances on loopback.
+    policy=/usr/sbin/policy-rc.d
+    created_policy=
+    if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod +x "$policy"; created_policy=1; fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if [ -n "$created_policy" ]; then rm -f "$policy"; fi
   else
     echo "test.sh: missing Debian packages (${missing[*]}); run as root to install them" >&2
   fi
