@@ -29,7 +29,8 @@ type Global struct {
 
 	// Script security (enable_script_security, script_user [group]):
 	// scripts run as ScriptUser and are refused when they, or a directory
-	// above them, are writable by anyone but root and that user.
+	// above them, are not owned by root or are writable by anyone but root
+	// (keepalived notify.c check_script_secure).
 	EnableScriptSecurity bool   `json:"enable_script_security,omitempty"`
 	ScriptUser           string `json:"script_user,omitempty"`
 	ScriptGroup          string `json:"script_group,omitempty"`
