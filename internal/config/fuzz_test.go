@@ -15,6 +15,8 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("a: &a [*a, *a]\nservices: *a\n"))
 	f.Add([]byte("services: [{protocol: tcp, address: '[::ffff:10.0.0.1]:80', reals: [{address: '[::ffff:10.0.0.2]:80'}]}]"))
+	f.Add([]byte("services: [{protocol: tcp, address: 10.0.0.1:80, health: {check_defaults: {interval: 2s}}, reals: [{address: 10.0.0.2:80, health: {checks: [{type: http_get, urls: [{path: /, status_codes: '200 300-399'}]}, {type: udp_check, payload: 1 2, require_reply: 0x}]}}]}]"))
+	f.Add([]byte("vrrp_instances: [{name: V, interface: eth0, virtual_router_id: 1, virtual_ipaddress: ['10.0.0.1/24 brd 10.0.0.255 dev eth0 scope link label eth0:1'], track_interface: ['eth1 weight -2 reverse']}]"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, ds := Parse("fuzz.yaml", data)
 		if (ds.Err() == nil) != (c != nil) {

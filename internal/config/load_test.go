@@ -70,16 +70,19 @@ func TestAliasBomb(t *testing.T) {
 }
 
 func BenchmarkParse(b *testing.B) {
-	var full []byte
+	var full, ha []byte
 	for _, g := range goldenFiles(b) {
-		if g.name == "valid_full.yaml" {
+		switch g.name {
+		case "valid_full.yaml":
 			full = g.input
+		case "example-full.yaml":
+			ha = g.input
 		}
 	}
 	for _, bm := range []struct {
 		name string
 		data []byte
-	}{{"default", defaultYAML}, {"full", full}} {
+	}{{"default", defaultYAML}, {"full", full}, {"health+vrrp", ha}} {
 		b.Run(bm.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

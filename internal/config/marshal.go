@@ -10,10 +10,14 @@ import (
 // Every value whose absence Parse would fill with a default is written
 // out, so that the output means the same thing whatever the defaults.
 type fileConfig struct {
-	Admin    fileAdmin     `yaml:"admin"`
-	Timeouts fileTimeouts  `yaml:"timeouts"`
-	Services []fileService `yaml:"services,omitempty"`
-	Demo     *fileDemo     `yaml:"demo,omitempty"`
+	Admin          fileAdmin           `yaml:"admin"`
+	Timeouts       fileTimeouts        `yaml:"timeouts"`
+	Global         *fileGlobal         `yaml:"global,omitempty"`
+	Services       []fileService       `yaml:"services,omitempty"`
+	VRRPScripts    []fileVRRPScript    `yaml:"vrrp_scripts,omitempty"`
+	VRRPInstances  []fileVRRPInstance  `yaml:"vrrp_instances,omitempty"`
+	VRRPSyncGroups []fileVRRPSyncGroup `yaml:"vrrp_sync_groups,omitempty"`
+	Demo           *fileDemo           `yaml:"demo,omitempty"`
 }
 
 type fileAdmin struct {
@@ -29,17 +33,18 @@ type fileTimeouts struct {
 }
 
 type fileService struct {
-	Protocol      string           `yaml:"protocol,omitempty"`
-	Address       string           `yaml:"address,omitempty"`
-	FWMark        uint32           `yaml:"fwmark,omitempty"`
-	IPv6          bool             `yaml:"ipv6,omitempty"`
-	Scheduler     string           `yaml:"scheduler"`
-	SchedFlags    []string         `yaml:"sched_flags,omitempty,flow"`
-	Persistence   *filePersistence `yaml:"persistence,omitempty"`
-	OnePacket     bool             `yaml:"one_packet,omitempty"`
-	ProxyProtocol string           `yaml:"proxy_protocol,omitempty"`
-	SorryServer   string           `yaml:"sorry_server,omitempty"`
-	Reals         []fileReal       `yaml:"reals,omitempty"`
+	Protocol      string             `yaml:"protocol,omitempty"`
+	Address       string             `yaml:"address,omitempty"`
+	FWMark        uint32             `yaml:"fwmark,omitempty"`
+	IPv6          bool               `yaml:"ipv6,omitempty"`
+	Scheduler     string             `yaml:"scheduler"`
+	SchedFlags    []string           `yaml:"sched_flags,omitempty,flow"`
+	Persistence   *filePersistence   `yaml:"persistence,omitempty"`
+	OnePacket     bool               `yaml:"one_packet,omitempty"`
+	ProxyProtocol string             `yaml:"proxy_protocol,omitempty"`
+	SorryServer   string             `yaml:"sorry_server,omitempty"`
+	Health        *fileServiceHealth `yaml:"health,omitempty"`
+	Reals         []fileReal         `yaml:"reals,omitempty"`
 }
 
 type filePersistence struct {
@@ -48,11 +53,12 @@ type filePersistence struct {
 }
 
 type fileReal struct {
-	Address        string `yaml:"address"`
-	Weight         int32  `yaml:"weight"` // 0 is meaningful, 1 is the default
-	Forward        string `yaml:"forward"`
-	UpperThreshold uint32 `yaml:"upper_threshold,omitempty"`
-	LowerThreshold uint32 `yaml:"lower_threshold,omitempty"`
+	Address        string          `yaml:"address"`
+	Weight         int32           `yaml:"weight"` // 0 is meaningful, 1 is the default
+	Forward        string          `yaml:"forward"`
+	UpperThreshold uint32          `yaml:"upper_threshold,omitempty"`
+	LowerThreshold uint32          `yaml:"lower_threshold,omitempty"`
+	Health         *fileRealHealth `yaml:"health,omitempty"`
 }
 
 type fileDemo struct {
@@ -73,6 +79,7 @@ func Marshal(c *Config) ([]byte, error) {
 		return nil, fmt.Errorf("marshaling config: nil config")
 	}
 	c = c.Clone()
+	cloneExtensions(c)
 	Normalize(c)
 	f := fileConfig{
 		Admin: fileAdmin{Socket: c.Admin.Socket, Listen: c.Admin.Listen, TokenFile: c.Admin.TokenFile},
@@ -81,6 +88,7 @@ func Marshal(c *Config) ([]byte, error) {
 			TCPFin: formatDuration(c.Timeouts.TCPFin),
 			UDP:    formatDuration(c.Timeouts.UDP),
 		},
+		Global: marshalGlobal(c.Global),
 	}
 	for _, s := range c.Services {
 		fs := fileService{
@@ -93,6 +101,7 @@ func Marshal(c *Config) ([]byte, error) {
 			ProxyProtocol: s.ProxyProtocol,
 			Address:       addrString(s.Address),
 			SorryServer:   addrString(s.SorryServer),
+			Health:        marshalServiceHealth(s.Health),
 		}
 		if p := s.Persistence; p != nil {
 			fs.Persistence = &filePersistence{Timeout: formatDuration(p.Timeout), Netmask: p.PrefixBits}
@@ -104,9 +113,19 @@ func Marshal(c *Config) ([]byte, error) {
 				Forward:        string(r.Forward),
 				UpperThreshold: r.UpperThreshold,
 				LowerThreshold: r.LowerThreshold,
+				Health:         marshalRealHealth(r.Health),
 			})
 		}
 		f.Services = append(f.Services, fs)
+	}
+	for i := range c.VRRPScripts {
+		f.VRRPScripts = append(f.VRRPScripts, marshalVRRPScript(&c.VRRPScripts[i]))
+	}
+	for i := range c.VRRPInstances {
+		f.VRRPInstances = append(f.VRRPInstances, marshalVRRPInstance(&c.VRRPInstances[i]))
+	}
+	for i := range c.VRRPSyncGroups {
+		f.VRRPSyncGroups = append(f.VRRPSyncGroups, marshalVRRPSyncGroup(&c.VRRPSyncGroups[i]))
 	}
 	if c.Demo != nil {
 		f.Demo = &fileDemo{Backends: []fileBackend{}}

@@ -182,9 +182,7 @@ func (s *Service) FindReal(a netip.AddrPort) int {
 	return -1
 }
 
-// Clone returns a copy whose services, reals and demo backends can be
-// changed without touching c. Nested health, VRRP and global data is shared:
-// published configs are immutable, so replace such values, never edit them.
+// Clone returns a deep copy, so a mutation never touches a published config.
 func (c *Config) Clone() *Config {
 	n := *c
 	n.Services = make([]Service, len(c.Services))
@@ -201,5 +199,6 @@ func (c *Config) Clone() *Config {
 		d := Demo{Backends: append([]DemoBackend(nil), c.Demo.Backends...)}
 		n.Demo = &d
 	}
+	cloneExtensions(&n)
 	return &n
 }

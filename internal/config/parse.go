@@ -70,10 +70,13 @@ func unwrapPath(err error) error {
 // when any diagnostic is an error; warnings come with a usable config.
 //
 // The input is a single YAML document (default.yaml is a commented
-// example). Durations are Go syntax ("900s", "15m") or an integer number of
-// seconds. A key with an empty value counts as an empty mapping or list,
-// aliases are followed, and merge keys (<<) are refused. An empty input is
-// the empty config: defaults and no service.
+// example, docs/configuration.md the reference). Durations are Go syntax
+// ("900s", "15m") or an integer number of seconds. A key with an empty
+// value counts as an empty mapping or list, aliases are followed, and
+// merge keys (<<) are refused. An empty input is the empty config:
+// defaults and no service. Health checks are resolved here: a check takes
+// what it leaves out from its service's health.check_defaults, then from
+// ResolveCheckDefaults, so every Check in the result carries its values.
 func Parse(file string, data []byte) (*Config, Diagnostics) {
 	c, ds := decode(file, data)
 	if ds.Err() != nil {
@@ -84,7 +87,7 @@ func Parse(file string, data []byte) (*Config, Diagnostics) {
 
 // decode does Parse's work and returns the config even when it has errors.
 func decode(file string, data []byte) (*Config, Diagnostics) {
-	d := &decoder{file: file, bad: map[string]bool{}, quiet: map[string]bool{}, budget: max(minNodeBudget, len(data))}
+	d := &decoder{file: file, bad: map[string]bool{}, quiet: map[string]bool{}, origin: map[string]string{}, budget: max(minNodeBudget, len(data))}
 	c := &Config{Source: file}
 	d.root = d.load(data)
 	if !d.fatal {
@@ -92,10 +95,22 @@ func decode(file string, data []byte) (*Config, Diagnostics) {
 	}
 	if !d.fatal {
 		Normalize(c)
+		type seenDiag struct {
+			key, msg string
+			sev      Severity
+		}
+		seen := map[seenDiag]bool{}
 		for _, v := range Validate(c) {
-			if d.suppressed(v.Key) {
+			// A value written under an alias, or inherited from
+			// check_defaults, is reported where it was written; several
+			// checks inheriting one bad value give one diagnostic.
+			if o, ok := d.origin[v.Key]; ok {
+				v.Key = o
+			}
+			if d.suppressed(v.Key) || seen[seenDiag{v.Key, v.Message, v.Severity}] {
 				continue
 			}
+			seen[seenDiag{v.Key, v.Message, v.Severity}] = true
 			v.File = file
 			v.Line, v.Column = d.locate(v.Key)
 			d.ds = append(d.ds, v)
@@ -114,11 +129,14 @@ func decode(file string, data []byte) (*Config, Diagnostics) {
 // package fill structs, so that it can report every problem with its
 // position instead of stopping at the first.
 type decoder struct {
-	file   string
-	root   *yaml.Node
-	ds     Diagnostics
-	bad    map[string]bool // key paths whose value did not decode
-	quiet  map[string]bool // keys (not their children) Validate must not report
+	file  string
+	root  *yaml.Node
+	ds    Diagnostics
+	bad   map[string]bool // key paths whose value did not decode
+	quiet map[string]bool // keys (not their children) Validate must not report
+	// origin maps the schema path of a value to the key it was written
+	// under when that differs: an alias, or a check_defaults entry.
+	origin map[string]string
 	nodes  int
 	budget int
 	fatal  bool // the input is not a usable YAML document at all
@@ -546,7 +564,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 	}
 	if r := d.resolve(root); r != nil && !isNull(r) && r.Kind != yaml.MappingNode {
 		d.fatal = true
-		d.errorf(r, "", "expected a mapping of admin, timeouts, services and demo at the top level, got %s", describe(r))
+		d.errorf(r, "", "expected a mapping of admin, timeouts, services, global, vrrp_instances, vrrp_scripts, vrrp_sync_groups and demo at the top level, got %s", describe(r))
 		return
 	}
 	d.mapping(root, "", []field{
@@ -555,6 +573,22 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 		{"services", func(v *yaml.Node, p string) {
 			d.sequence(v, p, func(item *yaml.Node, ip string) {
 				c.Services = append(c.Services, d.service(item, ip))
+			})
+		}},
+		{"global", func(v *yaml.Node, p string) { d.global(v, p, &c.Global) }},
+		{"vrrp_instances", func(v *yaml.Node, p string) {
+			d.sequence(v, p, func(item *yaml.Node, ip string) {
+				c.VRRPInstances = append(c.VRRPInstances, d.vrrpInstance(item, ip))
+			})
+		}},
+		{"vrrp_scripts", func(v *yaml.Node, p string) {
+			d.sequence(v, p, func(item *yaml.Node, ip string) {
+				c.VRRPScripts = append(c.VRRPScripts, d.vrrpScript(item, ip))
+			})
+		}},
+		{"vrrp_sync_groups", func(v *yaml.Node, p string) {
+			d.sequence(v, p, func(item *yaml.Node, ip string) {
+				c.VRRPSyncGroups = append(c.VRRPSyncGroups, d.vrrpSyncGroup(item, ip))
 			})
 		}},
 		{"demo", func(v *yaml.Node, p string) {
@@ -590,6 +624,8 @@ func (d *decoder) service(n *yaml.Node, path string) Service {
 	var s Service
 	var mask *yaml.Node // decoded once the service's family is known
 	var maskSet bool
+	var defs checkDefaults
+	var sets [][]CheckFieldsSet // per real server, per check: the fields it gave
 	d.mapping(n, path, []field{
 		{"protocol", func(v *yaml.Node, p string) { d.protocol(v, p, &s.Protocol) }},
 		{"address", func(v *yaml.Node, p string) { d.addrPort(v, p, &s.Address) }},
@@ -623,12 +659,18 @@ func (d *decoder) service(n *yaml.Node, path string) Service {
 		{"one_packet", func(v *yaml.Node, p string) { d.boolean(v, p, &s.OnePacket) }},
 		{"proxy_protocol", func(v *yaml.Node, p string) { d.str(v, p, &s.ProxyProtocol) }},
 		{"sorry_server", func(v *yaml.Node, p string) { d.addrPort(v, p, &s.SorryServer) }},
+		{"health", func(v *yaml.Node, p string) { d.serviceHealth(v, p, &s.Health, &defs) }},
 		{"reals", func(v *yaml.Node, p string) {
 			d.sequence(v, p, func(item *yaml.Node, ip string) {
-				s.Reals = append(s.Reals, d.real(item, ip))
+				r, set := d.real(item, ip)
+				s.Reals = append(s.Reals, r)
+				sets = append(sets, set)
 			})
 		}},
 	})
+	// check_defaults may come after the reals, so checks are resolved once
+	// the whole service is read.
+	d.resolveChecks(path, &s, sets, &defs)
 	// A service whose identity did not decode has no family and no key;
 	// keep Validate from guessing about either.
 	for _, k := range []string{"protocol", "address", "fwmark", "ipv6"} {
@@ -684,8 +726,9 @@ func (d *decoder) netmask(n *yaml.Node, path string, s *Service) {
 	s.Persistence.PrefixBits = ones
 }
 
-func (d *decoder) real(n *yaml.Node, path string) Real {
+func (d *decoder) real(n *yaml.Node, path string) (Real, []CheckFieldsSet) {
 	r := Real{Weight: 1}
+	var sets []CheckFieldsSet
 	d.mapping(n, path, []field{
 		{"address", func(v *yaml.Node, p string) { d.addrPort(v, p, &r.Address) }},
 		{"weight", func(v *yaml.Node, p string) {
@@ -708,8 +751,9 @@ func (d *decoder) real(n *yaml.Node, path string) Real {
 				r.LowerThreshold = uint32(i)
 			}
 		}},
+		{"health", func(v *yaml.Node, p string) { sets = d.realHealth(v, p, &r.Health) }},
 	})
-	return r
+	return r, sets
 }
 
 func (d *decoder) demoBackend(n *yaml.Node, path string) DemoBackend {

@@ -106,6 +106,11 @@ func randomConfig(r *rand.Rand) *Config {
 	for i := range r.IntN(6) {
 		c.Services = append(c.Services, randomService(r, i, names))
 	}
+	for i := range c.Services {
+		randomHealth(r, &c.Services[i])
+	}
+	randomGlobal(r, c)
+	randomVRRP(r, c)
 	if r.IntN(2) == 0 {
 		c.Demo = &Demo{}
 		for i := range r.IntN(4) {

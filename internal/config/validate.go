@@ -77,10 +77,15 @@ func (k ServiceKey) HostBits() int {
 }
 
 // Normalize fills the defaults that a model can express unambiguously:
-// scheduler "" becomes wlc, forward "" becomes masq, and empty lists become
-// nil so that equal configs compare equal. Values whose zero is meaningful
-// (weight 0, an empty admin socket, a /0 mask) are left alone: Parse fills
-// those from the absence of the key.
+// scheduler "" becomes wlc, forward "" becomes masq; a VRRP instance gets
+// state BACKUP, priority 100, advert_int 1 s and its version (3 for IPv6,
+// else global.vrrp_version, else 2); a vrrp_script gets interval 1 s,
+// timeout = interval, rise and fall 1; state, auth_type, dns_type and
+// http_protocol are written in capitals; and empty lists become nil so
+// that equal configs compare equal. Values whose zero is meaningful
+// (weight 0, an empty admin socket, a /0 mask, a check's retry 0) are left
+// alone: Parse fills those from the absence of the key, and a check's
+// timing comes from ResolveCheckDefaults.
 func Normalize(c *Config) {
 	if c == nil {
 		return
@@ -100,14 +105,33 @@ func Normalize(c *Config) {
 			s.Reals = nil
 		}
 		for j := range s.Reals {
-			if s.Reals[j].Forward == "" {
-				s.Reals[j].Forward = Masq
+			r := &s.Reals[j]
+			if r.Forward == "" {
+				r.Forward = Masq
+			}
+			nilIfEmpty(&r.Health.Checks)
+			for k := range r.Health.Checks {
+				normalizeCheck(&r.Health.Checks[k])
 			}
 		}
 	}
+	normalizeVRRP(c)
 	if c.Demo != nil && len(c.Demo.Backends) == 0 {
 		c.Demo.Backends = nil
 	}
+}
+
+// normalizeCheck gives a check's lists and names their canonical form:
+// empty lists nil, the DNS query type and HTTP protocol in capitals as
+// keepalived compares them case-insensitively.
+func normalizeCheck(c *Check) {
+	nilIfEmpty(&c.URLs)
+	nilIfEmpty(&c.Payload)
+	for i := range c.URLs {
+		nilIfEmpty(&c.URLs[i].StatusCodes)
+	}
+	upper(&c.DNSType)
+	upper(&c.HTTPProtocol)
 }
 
 // Validate checks a model from any source (file, keepalived.conf, admin
@@ -120,15 +144,24 @@ func Validate(c *Config) Diagnostics {
 	v := &validator{}
 	v.admin(&c.Admin)
 	v.timeouts(&c.Timeouts)
+	v.global(&c.Global)
 	seen := map[ServiceKey]int{}
 	for i := range c.Services {
 		v.service(fmt.Sprintf("services[%d]", i), &c.Services[i], seen, i)
+	}
+	v.vrrp(c)
+	if v.firstSMTPAlert != "" && (!c.Global.SMTPServer.IsValid() || len(c.Global.NotificationEmail) == 0) {
+		v.warnf(v.firstSMTPAlert, "no mail is sent: smtp_alert needs global.smtp_server and global.notification_email")
 	}
 	v.demo(c)
 	return v.ds
 }
 
-type validator struct{ ds Diagnostics }
+type validator struct {
+	ds Diagnostics
+	// firstSMTPAlert is the first setting that asks for e-mail.
+	firstSMTPAlert string
+}
 
 func (v *validator) errorf(key, format string, args ...any) {
 	v.ds = append(v.ds, Diagnostic{Key: key, Severity: Error, Message: fmt.Sprintf(format, args...)})
@@ -272,6 +305,7 @@ func (v *validator) service(p string, s *Service, seen map[ServiceKey]int, i int
 	if s.SorryServer.IsValid() {
 		v.dest(p+".sorry_server", s, s.SorryServer, Masq)
 	}
+	v.serviceHealth(p, s)
 	seenReal := map[netip.AddrPort]int{}
 	for j := range s.Reals {
 		rp := fmt.Sprintf("%s.reals[%d]", p, j)
@@ -286,6 +320,7 @@ func (v *validator) service(p string, s *Service, seen map[ServiceKey]int, i int
 			}
 		}
 		v.real(rp, s, r)
+		v.realHealth(rp, r)
 	}
 }
 
