@@ -27,6 +27,9 @@ type Config struct {
 	VRRPScripts    []VRRPScript    `json:"vrrp_scripts,omitempty"`
 	VRRPSyncGroups []VRRPSyncGroup `json:"vrrp_sync_groups,omitempty"`
 
+	// HTTP is the L7 proxy: virtual servers, locations, upstream groups.
+	HTTP *HTTP `json:"http,omitempty"`
+
 	// Demo starts built-in backends that answer with their own name; it is
 	// used by the embedded default config and by tests.
 	Demo *Demo `json:"demo,omitempty"`
