@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/vrrp"
 )
 
 // Client forwards Admin calls to a running Fulcrum over HTTP.
@@ -91,6 +93,12 @@ func (c *Client) Info(ctx context.Context) (Info, error) { return get[Info](ctx,
 func (c *Client) Services(ctx context.Context) ([]Service, error) {
 	return get[[]Service](ctx, c, PathServices)
 }
+
+// VRRP returns the VRRP instances' state.
+func (c *Client) VRRP(ctx context.Context) ([]vrrp.InstanceStatus, error) {
+	return get[[]vrrp.InstanceStatus](ctx, c, PathVRRP)
+}
+
 func (c *Client) Conns(ctx context.Context) ([]Conn, error) { return get[[]Conn](ctx, c, PathConns) }
 func (c *Client) Timeouts(ctx context.Context) (Timeouts, error) {
 	return get[Timeouts](ctx, c, PathTimeouts)

@@ -8,6 +8,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/fulcrumlb/fulcrum/internal/health"
+	"github.com/fulcrumlb/fulcrum/internal/vrrp"
 )
 
 // NewMetricsHandler serves Prometheus metrics read from adm at scrape time,
@@ -57,7 +60,8 @@ var (
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mSvcConns, mSvcPackets, mSvcBytes, mSvcCPS, mSvcPPS, mSvcBPS,
 		mRealConns, mRealActive, mRealInact, mRealPersist, mRealWeight, mRealOver, mRealPackets, mRealBytes,
-		mRealCPS, mRealBPS, mReloads, mReloadFails, mReloadOK, mConnEntries} {
+		mRealCPS, mRealBPS, mReloads, mReloadFails, mReloadOK, mConnEntries,
+		mRealHealthy, mQuorumUp, mSorryActive, mVRRPState, mVRRPPriority, mVRRPAdverts, mVRRPRejected} {
 		ch <- d
 	}
 }
@@ -87,6 +91,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		return
 	}
+	c.collectHA(ctx, svcs, ch)
 	for _, s := range svcs {
 		name := ServiceName(s.ServiceKey)
 		counter(mSvcConns, s.Stats.Conns, name)
@@ -142,6 +147,63 @@ func itoa(v uint32) string {
 		v /= 10
 		if v == 0 {
 			return string(b[i:])
+		}
+	}
+}
+
+var (
+	mRealHealthy  = desc("real_healthy", "1 while the real server's checkers say it is up (keepalived's alive flag); absent without checks.", realLabels...)
+	mQuorumUp     = desc("service_quorum_up", "1 while the service has quorum (sum of alive weights).", svcLabels...)
+	mSorryActive  = desc("service_sorry_server_active", "1 while the sorry server replaces the real servers.", svcLabels...)
+	mVRRPState    = desc("vrrp_state", "1 for the instance's current state.", "instance", "state")
+	mVRRPPriority = desc("vrrp_effective_priority", "Priority with the trackers' weights applied.", "instance")
+	mVRRPAdverts  = desc("vrrp_adverts_total", "VRRP adverts sent and received.", "instance", "direction")
+	mVRRPRejected = desc("vrrp_adverts_rejected_total", "Received adverts dropped, by reason.", "instance", "reason")
+)
+
+// collectHA adds health and VRRP metrics.
+func (c *collector) collectHA(ctx context.Context, svcs []Service, ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+	}
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	for _, s := range svcs {
+		h := s.Health
+		if h == nil {
+			continue
+		}
+		name := ServiceName(s.ServiceKey)
+		gauge(mQuorumUp, b(h.QuorumUp), name)
+		gauge(mSorryActive, b(h.SorryActive), name)
+		for _, r := range h.Reals {
+			if r.State == health.StateUnchecked {
+				continue
+			}
+			gauge(mRealHealthy, b(r.State == health.StateUp), name, r.Address.String())
+		}
+	}
+	sr, ok := c.adm.(StatusReader)
+	if !ok {
+		return
+	}
+	insts, err := sr.VRRP(ctx)
+	if err != nil {
+		return
+	}
+	for _, in := range insts {
+		for st := vrrp.StateInit; st <= vrrp.StateStop; st++ {
+			gauge(mVRRPState, b(in.State == st), in.Name, st.String())
+		}
+		gauge(mVRRPPriority, float64(in.EffectivePriority), in.Name)
+		ch <- prometheus.MustNewConstMetric(mVRRPAdverts, prometheus.CounterValue, float64(in.Sent), in.Name, "sent")
+		ch <- prometheus.MustNewConstMetric(mVRRPAdverts, prometheus.CounterValue, float64(in.Received), in.Name, "received")
+		for reason, n := range in.Rejected {
+			ch <- prometheus.MustNewConstMetric(mVRRPRejected, prometheus.CounterValue, float64(n), in.Name, string(reason))
 		}
 	}
 }

@@ -32,6 +32,7 @@ const (
 	PathReload        = "/v1/reload"
 	PathMetrics       = "/metrics"
 	PathHealth        = "/healthz"
+	PathVRRP          = "/v1/vrrp"
 )
 
 // RealRequest is the body of the reals endpoints.
@@ -95,6 +96,9 @@ func NewHandler(adm Admin, opt ServerOptions) http.Handler {
 	get(PathConns, func(ctx context.Context) (any, error) { return adm.Conns(ctx) })
 	get(PathTimeouts, func(ctx context.Context) (any, error) { return adm.Timeouts(ctx) })
 	get(PathHealth, func(ctx context.Context) (any, error) { return map[string]string{"status": "ok"}, nil })
+	if sr, ok := adm.(StatusReader); ok {
+		get(PathVRRP, func(ctx context.Context) (any, error) { return sr.VRRP(ctx) })
+	}
 
 	post(PathAddService, withBody(func(ctx context.Context, s Service) error { return adm.AddService(ctx, s) }))
 	post(PathEditService, withBody(func(ctx context.Context, s Service) error { return adm.EditService(ctx, s) }))

@@ -9,6 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/health"
+	"github.com/fulcrumlb/fulcrum/internal/vrrp"
 )
 
 // ServiceKey identifies a virtual service: Protocol "tcp" or "udp" with
@@ -37,6 +40,12 @@ type Service struct {
 	Stats Stats  `json:"stats"`
 	Rates Rates  `json:"rates"`
 	Reals []Real `json:"reals"`
+
+	// Health is the checkers' view of the service: quorum, sorry server,
+	// and every configured real server's state, last error and transitions
+	// (including real servers a failure removed from Reals). Nil when the
+	// service has no checks.
+	Health *health.ServiceStatus `json:"health,omitempty"`
 }
 
 // Real is a real server. Reals are listed in the data plane's list order
@@ -141,6 +150,12 @@ type Admin interface {
 	SetTimeouts(ctx context.Context, t Timeouts) error
 	// Reload re-reads the config file.
 	Reload(ctx context.Context) error
+}
+
+// StatusReader is implemented by admins that also report VRRP state; the
+// HTTP server exposes it when available.
+type StatusReader interface {
+	VRRP(ctx context.Context) ([]vrrp.InstanceStatus, error)
 }
 
 // Code classifies an admin error the way the kernel's errno does for

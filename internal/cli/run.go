@@ -58,16 +58,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *sockFlag != "" {
 		sock = *sockFlag
 	}
-	adminLn, err := listenAdminSocket(sock)
-	if err != nil && sock == DefaultSocket && errors.Is(err, os.ErrPermission) {
-		sock = fallbackSocket()
-		adminLn, err = listenAdminSocket(sock)
-	}
-	if err != nil {
+	if err := adminSocketFree(sock); err != nil {
 		fmt.Fprintf(stderr, "fulcrum run: admin socket: %v\n", err)
 		return exitFailed
 	}
-	defer adminLn.Close()
 
 	eng, err := engine.New(ctx, cfg, engine.Options{ConfigPath: *file, Version: version(), Logger: log})
 	if err != nil {
@@ -78,6 +72,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	engDone := make(chan struct{})
 	go func() { defer close(engDone); eng.Run(engCtx) }()
 	defer func() { stopEngine(); <-engDone }()
+
+	// The admin socket appears once everything is serving, so a client
+	// that can connect to it finds the services up.
+	adminLn, err := listenAdminSocket(sock)
+	if err != nil && sock == DefaultSocket && errors.Is(err, os.ErrPermission) {
+		sock = fallbackSocket()
+		adminLn, err = listenAdminSocket(sock)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "fulcrum run: admin socket: %v\n", err)
+		return exitFailed
+	}
+	defer adminLn.Close()
 
 	metrics := api.NewMetricsHandler(eng)
 	servers := []*http.Server{api.NewServer(api.NewHandler(eng, api.ServerOptions{Metrics: metrics, Logger: log}))}
@@ -142,20 +149,28 @@ func serve(s *http.Server, ln net.Listener, log *slog.Logger) {
 	}
 }
 
+// adminSocketFree fails when a live fulcrum already answers on path.
+func adminSocketFree(path string) error {
+	if path == "" {
+		return errors.New("admin.socket is empty; the admin API needs a unix socket")
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return fmt.Errorf("%s: another fulcrum is already running there", path)
+	}
+	return nil
+}
+
 // listenAdminSocket listens on a unix socket readable only by the owner. A
 // stale socket file is replaced; a live one means another fulcrum runs.
 func listenAdminSocket(path string) (net.Listener, error) {
-	if path == "" {
-		return nil, errors.New("admin.socket is empty; the admin API needs a unix socket")
+	if err := adminSocketFree(path); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
 	if _, err := os.Stat(path); err == nil {
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("%s: another fulcrum is already running there", path)
-		}
 		if err := os.Remove(path); err != nil {
 			return nil, err
 		}

@@ -10,8 +10,10 @@ import (
 
 	"github.com/fulcrumlb/fulcrum/internal/api"
 	"github.com/fulcrumlb/fulcrum/internal/config"
+	"github.com/fulcrumlb/fulcrum/internal/health"
 	"github.com/fulcrumlb/fulcrum/internal/l4"
 	"github.com/fulcrumlb/fulcrum/internal/sched"
+	"github.com/fulcrumlb/fulcrum/internal/vrrp"
 )
 
 // The admin operations translate ipvsadm-style requests into changes of the
@@ -169,9 +171,14 @@ func (e *Engine) Services(ctx context.Context) ([]api.Service, error) {
 	for _, st := range e.plane.Status() {
 		status[st.Key] = st
 	}
+	healthOf := map[config.ServiceKey]*health.ServiceStatus{}
+	for _, h := range e.health.Status() {
+		healthOf[h.Service] = &h
+	}
 	out := make([]api.Service, 0, len(cfg.Services))
 	for _, s := range cfg.Services {
 		a := serviceToAPI(s)
+		a.Health = healthOf[s.ServiceKey]
 		st, ok := status[s.ServiceKey]
 		if !ok {
 			out = append(out, a)
@@ -202,6 +209,11 @@ func (e *Engine) Services(ctx context.Context) ([]api.Service, error) {
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// VRRP implements api.StatusReader.
+func (e *Engine) VRRP(ctx context.Context) ([]vrrp.InstanceStatus, error) {
+	return e.vrrp.Status(), nil
 }
 
 // Conns implements api.Admin.

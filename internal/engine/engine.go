@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -16,7 +17,10 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/api"
 	"github.com/fulcrumlb/fulcrum/internal/config"
 	"github.com/fulcrumlb/fulcrum/internal/demo"
+	"github.com/fulcrumlb/fulcrum/internal/health"
 	"github.com/fulcrumlb/fulcrum/internal/l4"
+	"github.com/fulcrumlb/fulcrum/internal/notify"
+	"github.com/fulcrumlb/fulcrum/internal/vrrp"
 )
 
 // Options configures an Engine.
@@ -32,11 +36,16 @@ type Options struct {
 
 // Engine is the owner of the running configuration.
 type Engine struct {
-	opt   Options
-	log   *slog.Logger
-	plane *l4.Plane
-	demo  *demo.Set
-	ops   chan op
+	opt    Options
+	log    *slog.Logger
+	plane  *l4.Plane
+	demo   *demo.Set
+	health *health.Manager
+	vrrp   *vrrp.Node
+	ops    chan op
+
+	// notifier is replaced when the global notification settings change.
+	notifier atomic.Pointer[notify.Notifier]
 
 	cur     atomic.Pointer[config.Config]
 	started time.Time
@@ -70,6 +79,8 @@ func New(ctx context.Context, initial *config.Config, opt Options) (*Engine, err
 		ops:     make(chan op),
 		started: time.Now(),
 	}
+	e.health = health.NewManager(health.Options{Logger: log, OnEvent: e.onHealthEvent, RunScript: e.scriptRunner})
+	e.vrrp = vrrp.New(vrrp.Options{Logger: log, Notifier: vrrpNotifier{e}, Scripts: vrrpNotifier{e}, OnChange: e.onVRRPChange})
 	empty := &config.Config{Timeouts: config.DefaultTimeouts}
 	e.cur.Store(empty)
 	if err := e.apply(ctx, initial); err != nil {
@@ -80,16 +91,47 @@ func New(ctx context.Context, initial *config.Config, opt Options) (*Engine, err
 	return e, nil
 }
 
-// Run serves change requests until ctx ends, then stops the data plane.
+// Run serves change requests and health changes until ctx ends, then
+// stops VRRP (priority-0 adverts, VIPs removed), the checkers (omega
+// notifications), the data plane and the notifier, in that order.
 func (e *Engine) Run(ctx context.Context) {
-	defer e.shutdown()
+	vctx, stopVRRP := context.WithCancel(context.Background())
+	vdone := make(chan struct{})
+	go func() {
+		defer close(vdone)
+		if err := e.vrrp.Run(vctx); err != nil {
+			e.log.Error("VRRP stopped", "err", err)
+		}
+	}()
+	hctx, stopHealth := context.WithCancel(context.Background())
+	hdone := make(chan struct{})
+	go func() { defer close(hdone); e.health.Run(hctx) }()
+
+	defer func() {
+		stopVRRP()
+		<-vdone
+		stopHealth()
+		<-hdone
+		e.shutdown()
+	}()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case o := <-e.ops:
 			o.done <- o.fn(o.ctx)
+		case <-e.health.Changed():
+			e.refresh(ctx)
 		}
+	}
+}
+
+// refresh re-applies the published config with the current health state:
+// a checker took a real server down or up, or quorum changed.
+func (e *Engine) refresh(ctx context.Context) {
+	cur := e.cur.Load()
+	if err := e.plane.Apply(ctx, e.health.Effective(cur), cur.Timeouts); err != nil {
+		e.log.Error("applying health changes", "err", err)
 	}
 }
 
@@ -98,6 +140,11 @@ func (e *Engine) shutdown() {
 		e.log.Warn("closing data plane", "err", err)
 	}
 	e.demo.Close()
+	if n := e.notifier.Load(); n != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = n.Close(ctx)
+	}
 }
 
 // Config returns the published config. It must not be modified.
@@ -154,23 +201,63 @@ func (e *Engine) tryApply(ctx context.Context, next *config.Config) error {
 		return &api.Error{Code: api.CodeInvalid, Message: ds.Err().Error()}
 	}
 	prev := e.cur.Load()
-	if err := e.demo.Apply(demoBackends(next)); err != nil {
+
+	// Notifications: a new notifier when the global settings change; every
+	// script is vetted before anything is applied.
+	n, newNotifier := e.notifier.Load(), false
+	if n == nil || !reflect.DeepEqual(prev.Global, next.Global) {
+		var err error
+		if n, err = notify.New(notify.Options{Global: next.Global, Logger: e.log}); err != nil {
+			return &api.Error{Code: api.CodeInvalid, Message: err.Error()}
+		}
+		newNotifier = true
+	}
+	if err := checkScripts(n, next); err != nil {
 		return &api.Error{Code: api.CodeConfigRejected, Message: err.Error()}
 	}
-	if err := e.plane.Apply(ctx, next.Services, next.Timeouts); err != nil {
+
+	// The checkers learn the new config first: the data plane gets the
+	// configured services with their health applied.
+	e.health.Apply(next)
+	undo := func() {
+		e.health.Apply(prev)
 		if rerr := e.demo.Apply(demoBackends(prev)); rerr != nil {
 			e.log.Error("restoring demo backends", "err", rerr)
 		}
+	}
+	if err := e.demo.Apply(demoBackends(next)); err != nil {
+		e.health.Apply(prev)
+		return &api.Error{Code: api.CodeConfigRejected, Message: err.Error()}
+	}
+	if err := e.plane.Apply(ctx, e.health.Effective(next), next.Timeouts); err != nil {
+		undo()
 		code := api.CodeConfigRejected
 		if errors.Is(err, l4.ErrUnsupported) {
 			code = api.CodeUnsupported
 		}
 		return &api.Error{Code: code, Message: err.Error()}
 	}
+	if err := e.vrrp.Apply(next); err != nil {
+		undo()
+		if rerr := e.plane.Apply(ctx, e.health.Effective(prev), prev.Timeouts); rerr != nil {
+			e.log.Error("restoring the data plane", "err", rerr)
+		}
+		return &api.Error{Code: api.CodeConfigRejected, Message: "vrrp: " + err.Error()}
+	}
 	if prev.Admin != next.Admin && prev.Source != "" {
 		e.log.Warn("admin listener settings changed; they take effect at the next restart")
 	}
+	if newNotifier {
+		if old := e.notifier.Swap(n); old != nil {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_ = old.Close(ctx)
+			}()
+		}
+	}
 	e.cur.Store(next)
+	e.health.SetHAState(e.isMaster())
 	return nil
 }
 

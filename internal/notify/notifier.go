@@ -91,6 +91,7 @@ type Notifier struct {
 	ourUID, ourGID uint32
 	defaultID      identity
 	defaultErr     error    // scripts without a user are refused with it
+	defaultIsSelf  bool     // no script user exists: warn when a script first needs one
 	ids            sync.Map // "user\x00group" -> identity
 	warned         sync.Map // warnOnce keys
 	killGrace      time.Duration
@@ -206,8 +207,7 @@ func (n *Notifier) setDefaultIdentity() error {
 		return nil
 	}
 	n.defaultID = identity{name: selfName(n.ourUID), uid: n.ourUID, gid: n.ourGID, groups: []uint32{n.ourGID}}
-	n.log.Warn("default script user does not exist; scripts without a user run as this process",
-		"user", defaultScriptUser, "as", n.defaultID.String())
+	n.defaultIsSelf = true
 	return nil
 }
 

@@ -134,6 +134,9 @@ func (n *Notifier) identityFor(s *config.Script) (identity, error) {
 		if s.Group != "" {
 			return identity{}, fmt.Errorf("%w: group %q given without a user", ErrUser, s.Group)
 		}
+		if n.defaultIsSelf {
+			n.warnOnce("default-user", "default script user "+defaultScriptUser+" does not exist; scripts without a user run as "+n.defaultID.String())
+		}
 		return n.defaultID, n.defaultErr
 	}
 	key := s.User + "\x00" + s.Group

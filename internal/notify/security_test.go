@@ -335,12 +335,18 @@ func TestDefaultScriptUser(t *testing.T) {
 			t.Errorf("default identity %v, %v; want keepalived_script 4242", n.defaultID, n.defaultErr)
 		}
 	})
-	t.Run("absent: run as ourselves with a warning", func(t *testing.T) {
+	t.Run("absent: run as ourselves with a warning once a script needs it", func(t *testing.T) {
 		n, logs := newTestNotifier(t, config.Global{})
 		if n.defaultID.uid != uint32(os.Geteuid()) || n.defaultErr != nil {
 			t.Errorf("default identity %v, %v; want our own uid", n.defaultID, n.defaultErr)
 		}
-		if !strings.Contains(logs.String(), "default script user does not exist") {
+		if strings.Contains(logs.String(), "does not exist") {
+			t.Errorf("warned before any script needed the default user:\n%s", logs)
+		}
+		if _, err := n.identityFor(&config.Script{Command: "/bin/true"}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(logs.String(), "default script user keepalived_script does not exist") {
 			t.Errorf("no warning:\n%s", logs)
 		}
 	})
