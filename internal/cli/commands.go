@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/fulcrumlb/fulcrum/internal/api"
 	"github.com/fulcrumlb/fulcrum/internal/config"
@@ -55,7 +56,25 @@ func adm(ctx context.Context, prog string, args []string, stdin io.Reader, stdou
 		fmt.Fprintf(stderr, "fulcrum adm: %v\n", err)
 		return exitFailed
 	}
-	return ipvsadm.Env{Prog: prog}.Run(ctx, api.NewClient(addr, token), args, stdin, stdout, stderr)
+	client := api.NewClient(addr, token)
+	if slices.Contains(args, ipvsadm.HealthFlag) {
+		return admHealth(ctx, client, stdout, stderr)
+	}
+	return ipvsadm.Env{Prog: prog}.Run(ctx, client, args, stdin, stdout, stderr)
+}
+
+// admHealth is `fulcrum adm --health`: the checkers' view of every real
+// server, with last errors and recent transitions.
+func admHealth(ctx context.Context, adm api.Admin, stdout, stderr io.Writer) int {
+	svcs, err := adm.Services(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "fulcrum adm --health: %v\n", err)
+		return exitFailed
+	}
+	if err := ipvsadm.WriteHealth(stdout, svcs); err != nil {
+		return exitFailed
+	}
+	return exitOK
 }
 
 // reload asks the running fulcrum to re-read its config file. A file with
