@@ -9,6 +9,8 @@ import (
 
 	"github.com/fulcrumlb/fulcrum/internal/api"
 	"github.com/fulcrumlb/fulcrum/internal/config"
+	"github.com/fulcrumlb/fulcrum/internal/config/adapt"
+	"github.com/fulcrumlb/fulcrum/internal/config/keepalived"
 	"github.com/fulcrumlb/fulcrum/internal/ipvsadm"
 )
 
@@ -30,7 +32,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 	cfg := config.Default()
 	if *file != "" {
 		var ds config.Diagnostics
-		cfg, ds = config.Load(*file)
+		cfg, ds = loadConfig(*file)
 		printDiagnostics(stderr, ds)
 		if err := ds.Err(); err != nil {
 			return exitFailed
@@ -46,6 +48,12 @@ func check(args []string, stdout, stderr io.Writer) int {
 	}
 	stdout.Write(out)
 	return exitOK
+}
+
+// loadConfig reads a config file in any supported format; keepalived.conf
+// files get keepalived's check that named interfaces exist on this host.
+func loadConfig(path string) (*config.Config, config.Diagnostics) {
+	return adapt.LoadWith(path, adapt.Options{Keepalived: keepalived.Options{InterfaceExists: keepalived.HostInterfaces}})
 }
 
 // adm is the ipvsadm-compatible command; its exit codes are ipvsadm's.

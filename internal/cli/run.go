@@ -46,7 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cfg = config.Default()
 	} else {
 		var ds config.Diagnostics
-		cfg, ds = config.Load(*file)
+		cfg, ds = loadConfig(*file)
 		printDiagnostics(stderr, ds)
 		if ds.Err() != nil {
 			fmt.Fprintf(stderr, "fulcrum run: %s has errors; not starting\n", *file)
@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 
-	eng, err := engine.New(ctx, cfg, engine.Options{ConfigPath: *file, Version: version(), Logger: log})
+	eng, err := engine.New(ctx, cfg, engine.Options{ConfigPath: *file, Version: version(), Logger: log, Load: loadConfig})
 	if err != nil {
 		fmt.Fprintf(stderr, "fulcrum run: %v\n", err)
 		return exitFailed

@@ -14,6 +14,13 @@ type Config struct {
 	// Source names the file the config was read from; empty for the embedded default.
 	Source string `json:"source,omitempty"`
 
+	// DataPlane chooses how services are forwarded: "proxy" (the
+	// userspace proxy; the default for native configs) refuses real servers
+	// it cannot forward as configured (route, tunnel); "auto" runs them
+	// through the proxy as NAT and says so (the default for keepalived.conf,
+	// whose lb_kind DR/TUN a host without IPVS cannot honour).
+	DataPlane string `json:"data_plane,omitempty"`
+
 	Admin    Admin     `json:"admin"`
 	Timeouts Timeouts  `json:"timeouts"`
 	Services []Service `json:"services"`
@@ -56,6 +63,12 @@ type Timeouts struct {
 // DefaultTimeouts are the kernel's defaults (ip_vs_proto_tcp.c tcp_timeouts,
 // ip_vs_proto_udp.c udp_timeouts): 900 s, 120 s, 300 s.
 var DefaultTimeouts = Timeouts{TCP: 900 * time.Second, TCPFin: 120 * time.Second, UDP: 300 * time.Second}
+
+// Data planes (Config.DataPlane).
+const (
+	DataPlaneProxy = "proxy"
+	DataPlaneAuto  = "auto"
+)
 
 // Protocol is a virtual service's transport protocol.
 type Protocol string

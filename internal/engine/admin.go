@@ -201,7 +201,9 @@ func (e *Engine) Services(ctx context.Context) ([]api.Service, error) {
 			}
 			if i := s.FindReal(d.Addr); i >= 0 {
 				cr := s.Reals[i]
-				r.Forward = forwardName(cr.Forward)
+				if cfg.DataPlane != config.DataPlaneAuto {
+					r.Forward = forwardName(cr.Forward)
+				}
 				r.UpperThreshold, r.LowerThreshold = cr.UpperThreshold, cr.LowerThreshold
 			}
 			a.Reals = append(a.Reals, r)

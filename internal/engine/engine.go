@@ -16,6 +16,7 @@ import (
 
 	"github.com/fulcrumlb/fulcrum/internal/api"
 	"github.com/fulcrumlb/fulcrum/internal/config"
+	"github.com/fulcrumlb/fulcrum/internal/config/adapt"
 	"github.com/fulcrumlb/fulcrum/internal/demo"
 	"github.com/fulcrumlb/fulcrum/internal/health"
 	"github.com/fulcrumlb/fulcrum/internal/l4"
@@ -32,6 +33,8 @@ type Options struct {
 	Logger     *slog.Logger
 	// ConnTabBits sizes the connection table the way ip_vs.conn_tab_bits does.
 	ConnTabBits int
+	// Load reads ConfigPath on reload; default adapt.Load (any format).
+	Load func(path string) (*config.Config, config.Diagnostics)
 }
 
 // Engine is the owner of the running configuration.
@@ -130,7 +133,7 @@ func (e *Engine) Run(ctx context.Context) {
 // a checker took a real server down or up, or quorum changed.
 func (e *Engine) refresh(ctx context.Context) {
 	cur := e.cur.Load()
-	if err := e.plane.Apply(ctx, e.health.Effective(cur), cur.Timeouts); err != nil {
+	if err := e.plane.Apply(ctx, servable(cur, e.health.Effective(cur)), cur.Timeouts); err != nil {
 		e.log.Error("applying health changes", "err", err)
 	}
 }
@@ -229,7 +232,7 @@ func (e *Engine) tryApply(ctx context.Context, next *config.Config) error {
 		e.health.Apply(prev)
 		return &api.Error{Code: api.CodeConfigRejected, Message: err.Error()}
 	}
-	if err := e.plane.Apply(ctx, e.health.Effective(next), next.Timeouts); err != nil {
+	if err := e.plane.Apply(ctx, servable(next, e.health.Effective(next)), next.Timeouts); err != nil {
 		undo()
 		code := api.CodeConfigRejected
 		if errors.Is(err, l4.ErrUnsupported) {
@@ -239,7 +242,7 @@ func (e *Engine) tryApply(ctx context.Context, next *config.Config) error {
 	}
 	if err := e.vrrp.Apply(next); err != nil {
 		undo()
-		if rerr := e.plane.Apply(ctx, e.health.Effective(prev), prev.Timeouts); rerr != nil {
+		if rerr := e.plane.Apply(ctx, servable(prev, e.health.Effective(prev)), prev.Timeouts); rerr != nil {
 			e.log.Error("restoring the data plane", "err", rerr)
 		}
 		return &api.Error{Code: api.CodeConfigRejected, Message: "vrrp: " + err.Error()}
@@ -256,6 +259,7 @@ func (e *Engine) tryApply(ctx context.Context, next *config.Config) error {
 			}()
 		}
 	}
+	e.warnSubstitutedForwarding(next)
 	e.cur.Store(next)
 	e.health.SetHAState(e.isMaster())
 	return nil
@@ -275,7 +279,11 @@ func (e *Engine) ReloadFile(ctx context.Context) error {
 		return api.Errorf(api.CodeInvalid, "no config file to reload: fulcrum is running its embedded default config (start it with -c FILE)")
 	}
 	return e.exec(ctx, func(ctx context.Context) error {
-		next, ds := config.Load(e.opt.ConfigPath)
+		load := e.opt.Load
+		if load == nil {
+			load = adapt.Load
+		}
+		next, ds := load(e.opt.ConfigPath)
 		for _, d := range ds {
 			if d.Severity == config.Warning {
 				e.log.Warn("config", "diagnostic", d.String())

@@ -74,12 +74,19 @@ func (s *syncBuffer) String() string {
 // embedded default.
 func start(t *testing.T, yaml string) *node {
 	t.Helper()
+	return startNamed(t, "fulcrum.yaml", yaml)
+}
+
+// startNamed is start with the config file named name (its format is
+// detected from the name and content).
+func startNamed(t *testing.T, name, content string) *node {
+	t.Helper()
 	dir := t.TempDir()
 	n := &node{t: t, dir: dir, sock: filepath.Join(dir, "admin.sock"), out: &syncBuffer{}}
 	args := []string{"run", "--admin-socket", n.sock}
-	if yaml != "" {
-		n.config = filepath.Join(dir, "fulcrum.yaml")
-		n.writeConfig(yaml)
+	if content != "" {
+		n.config = filepath.Join(dir, name)
+		n.writeConfig(content)
 		args = append(args, "-c", n.config)
 	}
 	n.cmd = exec.Command(binary, args...)
