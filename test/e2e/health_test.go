@@ -3,6 +3,8 @@ package e2e
 import (
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -21,6 +23,13 @@ func TestHealthCheckDrivesTheTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	serveName(bl, "B")
+	// notify_down runs keepalived-style: the script gets no arguments of its own here.
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "down.txt")
+	script := filepath.Join(dir, "notify-down.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$@\" >> "+marker+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	n := start(t, fmt.Sprintf(`services:
   - protocol: tcp
     address: %s
@@ -33,8 +42,9 @@ func TestHealthCheckDrivesTheTable(t *testing.T) {
       - address: %s
         health:
           inhibit_on_failure: true
+          notify_down: "%s B-down"
           checks: [{type: tcp_check}]
-`, vip, a.addr, bAddr))
+`, vip, a.addr, bAddr, script))
 	rowB := regexp.MustCompile(`->\s+` + regexp.QuoteMeta(bAddr) + `\s+Masq\s+(\d+)\s`)
 	weightB := func() string {
 		m := rowB.FindStringSubmatch(n.adm("-Ln"))
@@ -71,6 +81,12 @@ func TestHealthCheckDrivesTheTable(t *testing.T) {
 			t.Fatalf("with B down every new connection must go to A: %q %v", w, err)
 		}
 	}
+	eventually(t, func() error {
+		if b, err := os.ReadFile(marker); err != nil || strings.TrimSpace(string(b)) != "B-down" {
+			return fmt.Errorf("notify_down did not run with its argument: %q %v\n%s", b, err, n.out)
+		}
+		return nil
+	})
 	if m := n.httpGet("/metrics"); !strings.Contains(m, `fulcrum_real_healthy{real="`+bAddr+`",service="tcp/`+vip+`"} 0`) {
 		t.Fatalf("metrics should say B is unhealthy:\n%s", grep(m, "healthy"))
 	}
