@@ -73,7 +73,7 @@ func TestHealthCheckDrivesTheTable(t *testing.T) {
 		t.Errorf("B marked down after %v; keepalived needs at most delay_loop + retry*delay_before_retry + slack", took)
 	}
 	h := n.adm("--health")
-	if !regexp.MustCompile(regexp.QuoteMeta(bAddr) + `\s+DOWN\s+0\s`).MatchString(h) || !strings.Contains(h, "refused") {
+	if !regexp.MustCompile(regexp.QuoteMeta(bAddr)+`\s+DOWN\s+0\s`).MatchString(h) || !strings.Contains(h, "refused") {
 		t.Fatalf("--health should show B DOWN with a refused connection:\n%s", h)
 	}
 	for range 4 {

@@ -52,6 +52,12 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(nodeEnv); path != "" {
 		os.Exit(runNode(path))
 	}
+	if spec := os.Getenv(backendEnv); spec != "" {
+		os.Exit(runBackend(spec))
+	}
+	if addr := os.Getenv(fetchEnv); addr != "" {
+		os.Exit(runFetch(addr))
+	}
 	os.Exit(m.Run())
 }
 
