@@ -4,9 +4,10 @@ import "slices"
 
 // cloneExtensions deep-copies, in place, the parts of n that Clone's
 // shallow copy still shares with the config it was copied from: service
-// and real-server health (checks, URLs, scripts), the global block and
-// VRRP. Clone (model.go) should call it on its result; Marshal calls it
-// itself so that normalising the copy never writes through to its input.
+// and real-server health (checks, URLs, scripts), the global block, VRRP
+// and the http section. Clone (model.go) should call it on its result;
+// Marshal calls it itself so that normalising the copy never writes
+// through to its input.
 func cloneExtensions(n *Config) {
 	for i := range n.Services {
 		s := &n.Services[i]
@@ -19,13 +20,7 @@ func cloneExtensions(n *Config) {
 			h.NotifyDown = cloneScript(h.NotifyDown)
 			h.Checks = slices.Clone(h.Checks)
 			for k := range h.Checks {
-				c := &h.Checks[k]
-				c.MiscPath = cloneScript(c.MiscPath)
-				c.Payload = slices.Clone(c.Payload)
-				c.URLs = slices.Clone(c.URLs)
-				for u := range c.URLs {
-					c.URLs[u].StatusCodes = slices.Clone(c.URLs[u].StatusCodes)
-				}
+				cloneCheck(&h.Checks[k])
 			}
 		}
 	}
@@ -44,6 +39,7 @@ func cloneExtensions(n *Config) {
 			*p = cloneScript(*p)
 		}
 	}
+	n.HTTP = cloneHTTP(n.HTTP)
 	n.VRRPScripts = slices.Clone(n.VRRPScripts)
 	n.VRRPSyncGroups = slices.Clone(n.VRRPSyncGroups)
 	for i := range n.VRRPSyncGroups {
@@ -62,4 +58,77 @@ func cloneScript(s *Script) *Script {
 	}
 	c := *s
 	return &c
+}
+
+// cloneHTTP deep-copies an http section. Clone may call it on a section
+// that is already a copy; copying again is harmless.
+func cloneHTTP(h *HTTP) *HTTP {
+	if h == nil {
+		return nil
+	}
+	c := *h
+	c.TrustedProxies = slices.Clone(h.TrustedProxies)
+	c.Servers = slices.Clone(h.Servers)
+	for i := range c.Servers {
+		s := &c.Servers[i]
+		s.Listen = slices.Clone(s.Listen)
+		s.ServerNames = slices.Clone(s.ServerNames)
+		s.Certificates = slices.Clone(s.Certificates)
+		s.Locations = cloneLocations(s.Locations)
+	}
+	c.Upstreams = slices.Clone(h.Upstreams)
+	for i := range c.Upstreams {
+		u := &c.Upstreams[i]
+		u.Servers = slices.Clone(u.Servers)
+		if u.TLS != nil {
+			t := *u.TLS
+			u.TLS = &t
+		}
+		if u.Sticky != nil {
+			s := *u.Sticky
+			u.Sticky = &s
+		}
+		u.Health.Checks = slices.Clone(u.Health.Checks)
+		for k := range u.Health.Checks {
+			cloneCheck(&u.Health.Checks[k])
+		}
+	}
+	return &c
+}
+
+func cloneLocations(locs []Location) []Location {
+	locs = slices.Clone(locs)
+	for i := range locs {
+		l := &locs[i]
+		l.Locations = cloneLocations(l.Locations)
+		l.Rewrites = slices.Clone(l.Rewrites)
+		if l.Return != nil {
+			r := *l.Return
+			l.Return = &r
+		}
+		l.Routes = slices.Clone(l.Routes)
+		for j := range l.Routes {
+			m := &l.Routes[j].Match
+			m.Headers = slices.Clone(m.Headers)
+			m.Cookies = slices.Clone(m.Cookies)
+			m.Query = slices.Clone(m.Query)
+			m.Methods = slices.Clone(m.Methods)
+			m.Sources = slices.Clone(m.Sources)
+			m.UserAgents = slices.Clone(m.UserAgents)
+			m.Languages = slices.Clone(m.Languages)
+		}
+		l.SetHeaders = slices.Clone(l.SetHeaders)
+		l.NextUpstream = slices.Clone(l.NextUpstream)
+	}
+	return locs
+}
+
+// cloneCheck deep-copies, in place, what a copied Check still shares.
+func cloneCheck(c *Check) {
+	c.MiscPath = cloneScript(c.MiscPath)
+	c.Payload = slices.Clone(c.Payload)
+	c.URLs = slices.Clone(c.URLs)
+	for u := range c.URLs {
+		c.URLs[u].StatusCodes = slices.Clone(c.URLs[u].StatusCodes)
+	}
 }

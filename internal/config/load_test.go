@@ -70,19 +70,21 @@ func TestAliasBomb(t *testing.T) {
 }
 
 func BenchmarkParse(b *testing.B) {
-	var full, ha []byte
+	var full, ha, l7 []byte
 	for _, g := range goldenFiles(b) {
 		switch g.name {
 		case "valid_full.yaml":
 			full = g.input
 		case "example-full.yaml":
 			ha = g.input
+		case "valid_http.yaml":
+			l7 = g.input
 		}
 	}
 	for _, bm := range []struct {
 		name string
 		data []byte
-	}{{"default", defaultYAML}, {"full", full}, {"health+vrrp", ha}} {
+	}{{"default", defaultYAML}, {"full", full}, {"health+vrrp+http", ha}, {"http", l7}} {
 		b.Run(bm.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

@@ -10,6 +10,7 @@ import (
 // Every value whose absence Parse would fill with a default is written
 // out, so that the output means the same thing whatever the defaults.
 type fileConfig struct {
+	DataPlane      string              `yaml:"data_plane,omitempty"`
 	Admin          fileAdmin           `yaml:"admin"`
 	Timeouts       fileTimeouts        `yaml:"timeouts"`
 	Global         *fileGlobal         `yaml:"global,omitempty"`
@@ -17,6 +18,7 @@ type fileConfig struct {
 	VRRPScripts    []fileVRRPScript    `yaml:"vrrp_scripts,omitempty"`
 	VRRPInstances  []fileVRRPInstance  `yaml:"vrrp_instances,omitempty"`
 	VRRPSyncGroups []fileVRRPSyncGroup `yaml:"vrrp_sync_groups,omitempty"`
+	HTTP           *fileHTTP           `yaml:"http,omitempty"`
 	Demo           *fileDemo           `yaml:"demo,omitempty"`
 }
 
@@ -82,7 +84,8 @@ func Marshal(c *Config) ([]byte, error) {
 	cloneExtensions(c)
 	Normalize(c)
 	f := fileConfig{
-		Admin: fileAdmin{Socket: c.Admin.Socket, Listen: c.Admin.Listen, TokenFile: c.Admin.TokenFile},
+		DataPlane: c.DataPlane,
+		Admin:     fileAdmin{Socket: c.Admin.Socket, Listen: c.Admin.Listen, TokenFile: c.Admin.TokenFile},
 		Timeouts: fileTimeouts{
 			TCP:    formatDuration(c.Timeouts.TCP),
 			TCPFin: formatDuration(c.Timeouts.TCPFin),
@@ -127,6 +130,7 @@ func Marshal(c *Config) ([]byte, error) {
 	for i := range c.VRRPSyncGroups {
 		f.VRRPSyncGroups = append(f.VRRPSyncGroups, marshalVRRPSyncGroup(&c.VRRPSyncGroups[i]))
 	}
+	f.HTTP = marshalHTTP(c.HTTP)
 	if c.Demo != nil {
 		f.Demo = &fileDemo{Backends: []fileBackend{}}
 		for _, b := range c.Demo.Backends {

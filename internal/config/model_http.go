@@ -69,7 +69,9 @@ type Certificate struct {
 }
 
 // Location is an nginx location block. Exactly one of ProxyPass, Return or
-// Routes (with a ProxyPass fallback) decides what happens.
+// Routes (with a ProxyPass fallback) decides what happens. After
+// Normalize, nested locations carry the values they inherit (timeouts,
+// set_headers, next_upstream*), as nginx merges them.
 type Location struct {
 	// Match in nginx syntax: "/prefix", "= /exact", "^~ /prefix",
 	// "~ regex", "~* regex", "@name".
@@ -160,9 +162,10 @@ type Upstream struct {
 
 	Servers []UpstreamServer `json:"servers"`
 
-	// Keepalive is the number of idle connections kept per server.
-	Keepalive        int           `json:"keepalive,omitempty"` // default 32
-	KeepaliveTimeout time.Duration `json:"keepalive_timeout,omitempty"`
+	// Keepalive is the number of idle connections kept per server
+	// (default 32; -1: none, what `keepalive: 0` means in YAML).
+	Keepalive        int           `json:"keepalive,omitempty"`
+	KeepaliveTimeout time.Duration `json:"keepalive_timeout,omitempty"` // default 60 s
 
 	TLS           *UpstreamTLS `json:"tls,omitempty"`
 	ProxyProtocol string       `json:"proxy_protocol,omitempty"` // "v1" or "v2" towards servers
@@ -202,7 +205,7 @@ type Sticky struct {
 	Cookie   string        `json:"cookie,omitempty"` // cookie name, e.g. SRV
 	Source   bool          `json:"source,omitempty"` // persist by client address instead
 	Timeout  time.Duration `json:"timeout,omitempty"`
-	Path     string        `json:"path,omitempty"`
+	Path     string        `json:"path,omitempty"` // default "/"
 	HTTPOnly bool          `json:"httponly,omitempty"`
 	Secure   bool          `json:"secure,omitempty"`
 }
@@ -214,5 +217,5 @@ type UpstreamHealth struct {
 	// Consecutive5xx ejects a server for EjectionTime after this many
 	// consecutive 5xx responses or connection failures (0 = off).
 	Consecutive5xx int           `json:"consecutive_5xx,omitempty"`
-	EjectionTime   time.Duration `json:"ejection_time,omitempty"`
+	EjectionTime   time.Duration `json:"ejection_time,omitempty"` // default 30 s
 }

@@ -564,10 +564,11 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 	}
 	if r := d.resolve(root); r != nil && !isNull(r) && r.Kind != yaml.MappingNode {
 		d.fatal = true
-		d.errorf(r, "", "expected a mapping of admin, timeouts, services, global, vrrp_instances, vrrp_scripts, vrrp_sync_groups and demo at the top level, got %s", describe(r))
+		d.errorf(r, "", "expected a mapping of data_plane, admin, timeouts, services, global, vrrp_instances, vrrp_scripts, vrrp_sync_groups, http and demo at the top level, got %s", describe(r))
 		return
 	}
 	d.mapping(root, "", []field{
+		{"data_plane", func(v *yaml.Node, p string) { d.str(v, p, &c.DataPlane) }},
 		{"admin", func(v *yaml.Node, p string) { d.admin(v, p, &c.Admin) }},
 		{"timeouts", func(v *yaml.Node, p string) { d.timeouts(v, p, &c.Timeouts) }},
 		{"services", func(v *yaml.Node, p string) {
@@ -591,6 +592,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 				c.VRRPSyncGroups = append(c.VRRPSyncGroups, d.vrrpSyncGroup(item, ip))
 			})
 		}},
+		{"http", func(v *yaml.Node, p string) { c.HTTP = d.http(v, p) }},
 		{"demo", func(v *yaml.Node, p string) {
 			c.Demo = &Demo{}
 			d.mapping(v, p, []field{

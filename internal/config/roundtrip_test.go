@@ -111,6 +111,7 @@ func randomConfig(r *rand.Rand) *Config {
 	}
 	randomGlobal(r, c)
 	randomVRRP(r, c)
+	randomHTTP(r, c)
 	if r.IntN(2) == 0 {
 		c.Demo = &Demo{}
 		for i := range r.IntN(4) {

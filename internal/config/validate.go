@@ -81,8 +81,9 @@ func (k ServiceKey) HostBits() int {
 // state BACKUP, priority 100, advert_int 1 s and its version (3 for IPv6,
 // else global.vrrp_version, else 2); a vrrp_script gets interval 1 s,
 // timeout = interval, rise and fall 1; state, auth_type, dns_type and
-// http_protocol are written in capitals; and empty lists become nil so
-// that equal configs compare equal. Values whose zero is meaningful
+// http_protocol are written in capitals; the http section gets the L7
+// defaults and nested locations what they inherit (normalizeHTTP); and
+// empty lists become nil so that equal configs compare equal. Values whose zero is meaningful
 // (weight 0, an empty admin socket, a /0 mask, a check's retry 0) are left
 // alone: Parse fills those from the absence of the key, and a check's
 // timing comes from ResolveCheckDefaults.
@@ -116,6 +117,7 @@ func Normalize(c *Config) {
 		}
 	}
 	normalizeVRRP(c)
+	normalizeHTTP(c.HTTP)
 	if c.Demo != nil && len(c.Demo.Backends) == 0 {
 		c.Demo.Backends = nil
 	}
@@ -142,6 +144,13 @@ func Validate(c *Config) Diagnostics {
 		return Diagnostics{{Message: "no configuration"}}
 	}
 	v := &validator{}
+	switch c.DataPlane {
+	case "", DataPlaneProxy, DataPlaneAuto:
+	case "xdp":
+		v.errorf("data_plane", "the xdp data plane is not built yet; use proxy or auto")
+	default:
+		v.errorf("data_plane", "unknown data plane %q (want proxy or auto)", c.DataPlane)
+	}
 	v.admin(&c.Admin)
 	v.timeouts(&c.Timeouts)
 	v.global(&c.Global)
@@ -153,6 +162,7 @@ func Validate(c *Config) Diagnostics {
 	if v.firstSMTPAlert != "" && (!c.Global.SMTPServer.IsValid() || len(c.Global.NotificationEmail) == 0) {
 		v.warnf(v.firstSMTPAlert, "no mail is sent: smtp_alert needs global.smtp_server and global.notification_email")
 	}
+	v.http(c)
 	v.demo(c)
 	return v.ds
 }
