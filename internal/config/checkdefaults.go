@@ -167,9 +167,16 @@ var errHex = errors.New("invalid hex string")
 // ParseHexPattern decodes a hex string the way keepalived's read_hex_str
 // (lib/utils.c) reads UDP_CHECK payload and require_reply: pairs of hex
 // digits, spaces or tabs between octets, and a lone digit before a space
-// or the end of the string is one octet. With wildcards, an x or X nibble matches
+// or the end of the string is one octet; a tab right after a digit is a bad
+// character. With wildcards (require_reply), an x or X nibble matches
 // anything: mask has its bits set where the reply may differ. mask is nil
-// when no wildcard was used.
+// when no wildcard was used. It is the one reader of these strings: the
+// parser, Validate, the keepalived adapter and health's UDP_CHECK use it.
+//
+// One deliberate difference: read_hex_str marks a bad character with 0xff
+// and tests for it after the loop, so a string whose last octet is ff
+// ("00 ff") is refused there. That is the marker colliding with data, not
+// a rule, and such strings are accepted here.
 func ParseHexPattern(s string, wildcards bool) (data, mask []byte, err error) {
 	nibble := func(ch byte) (v, m byte, ok bool) {
 		switch {

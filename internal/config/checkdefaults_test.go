@@ -130,6 +130,8 @@ services:
 	}
 }
 
+// TestParseHexPattern follows keepalived's read_hex_str and hex_val
+// (lib/utils.c).
 func TestParseHexPattern(t *testing.T) {
 	tests := []struct {
 		in         string
@@ -147,10 +149,19 @@ func TestParseHexPattern(t *testing.T) {
 		{in: "", err: true},
 		{in: "   ", err: true},
 		{in: "0g", err: true},
+		{in: "zz", err: true}, // a bad first nibble too
+		// read_hex_str uses 0xff as its "bad character" mark and tests it
+		// after the loop, so it refuses any string whose last octet is ff;
+		// that is a sentinel collision, not a rule, and we accept them.
+		{in: "00 ff", data: "00ff"},
+		{in: "FF", data: "ff"},
 		{in: "0X", wildcards: true, data: "00", mask: "0f"},
 		{in: "x1 Xx", wildcards: true, data: "0100", mask: "f0ff"},
 		{in: "01", wildcards: true, data: "01"},
-		{in: "0x", err: true}, // x is a wildcard only in require_reply
+		{in: "X", wildcards: true, data: "00", mask: "0f"}, // a lone wildcard nibble is an octet
+		{in: "xX 1x", wildcards: true, data: "0010", mask: "ff0f"},
+		{in: "d\tX", wildcards: true, err: true}, // a tab right after a nibble is a bad character
+		{in: "0x", err: true},                    // x is a wildcard only in require_reply
 	}
 	for _, tt := range tests {
 		data, mask, err := ParseHexPattern(tt.in, tt.wildcards)
@@ -171,15 +182,22 @@ func TestParseHexPattern(t *testing.T) {
 }
 
 // FuzzParseHexPattern checks that the hex reader never panics, that a mask
-// comes only with wildcards and matches the data's length, and that data
-// written back as hex reads the same.
+// comes only with wildcards and matches the data's length, that an octet
+// takes one or two characters, that wildcards change nothing in a string
+// without x or X, and that data written back as hex reads the same.
 func FuzzParseHexPattern(f *testing.F) {
-	for _, s := range []string{"0102", "1 23", "0X", "x1 Xx", "", "0g", "ff\t00"} {
+	for _, s := range []string{"0102", "1 23", "0X", "x1 Xx", "", "0g", "ff\t00", "deadbeef", "dX ad", "x", "\t", "ab\tcd", "zz"} {
 		f.Add(s, true)
 		f.Add(s, false)
 	}
 	f.Fuzz(func(t *testing.T, s string, wildcards bool) {
 		data, mask, err := ParseHexPattern(s, wildcards)
+		if !strings.ContainsAny(s, "xX") {
+			d2, m2, err2 := ParseHexPattern(s, !wildcards)
+			if (err == nil) != (err2 == nil) || !bytes.Equal(d2, data) || m2 != nil || mask != nil {
+				t.Fatalf("%q: wildcards %v gave %x %x %v, %v gave %x %x %v", s, wildcards, data, mask, err, !wildcards, d2, m2, err2)
+			}
+		}
 		if err != nil {
 			if data != nil || mask != nil {
 				t.Fatalf("%q: data with an error", s)
@@ -188,6 +206,9 @@ func FuzzParseHexPattern(f *testing.F) {
 		}
 		if len(data) == 0 || mask != nil && (!wildcards || len(mask) != len(data)) {
 			t.Fatalf("%q: data %x mask %x", s, data, mask)
+		}
+		if n := len(strings.Join(strings.Fields(s), "")); len(data) > n {
+			t.Fatalf("%q: %d octets from %d characters", s, len(data), n)
 		}
 		back, _, err := ParseHexPattern(hex.EncodeToString(data), false)
 		if err != nil || !bytes.Equal(back, data) {

@@ -388,13 +388,7 @@ func TestValidateHTTPModel(t *testing.T) {
 		}
 		return l
 	}
-	tests := []struct {
-		name   string
-		mutate func(c *Config)
-		key    string // "" = valid
-		sev    Severity
-		msg    string
-	}{
+	tests := []validateCase{
 		{"valid", func(*Config) {}, "", Error, ""},
 		{"empty http section", func(c *Config) { c.HTTP = &HTTP{} }, "", Error, ""},
 		{"listener without port", func(c *Config) {
@@ -454,29 +448,7 @@ func TestValidateHTTPModel(t *testing.T) {
 		}, "http.upstreams[1].name", Warning, "unused"},
 		{"server name with a capture group", func(c *Config) { c.HTTP.Servers[0].ServerNames = []string{`~^(?P<sub>\w+)\.example\.com$`} }, "", Error, ""},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := validHTTPModel()
-			tt.mutate(c)
-			ds := Validate(c)
-			if tt.key == "" {
-				if len(ds) != 0 {
-					t.Fatalf("want no diagnostics, got:\n%s", ds)
-				}
-				return
-			}
-			if len(ds) != 1 {
-				t.Fatalf("want one diagnostic for %s, got:\n%s", tt.key, ds)
-			}
-			d := ds[0]
-			if d.Key != tt.key || d.Severity != tt.sev || !strings.Contains(d.Message, tt.msg) {
-				t.Errorf("got %s (severity %s), want key %s, severity %s, message containing %q", d, d.Severity, tt.key, tt.sev, tt.msg)
-			}
-			if d.File != "" || d.Line != 0 {
-				t.Errorf("Validate must not invent positions: %+v", d)
-			}
-		})
-	}
+	runValidateCases(t, validHTTPModel, tests)
 }
 
 // TestValidateHTTPNginxMessages pins the messages nginx itself prints for

@@ -50,6 +50,36 @@ func TestLoad(t *testing.T) {
 	}
 }
 
+// TestReadFileLimit: ReadFile, which Load and the adapters share, reads up
+// to MaxFileSize bytes and refuses more.
+func TestReadFileLimit(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "big.yaml")
+	for _, tc := range []struct {
+		size int64
+		err  string
+	}{
+		{MaxFileSize, ""},
+		{MaxFileSize + 1, "reading config: larger than 16 MiB"},
+	} {
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = f.Truncate(tc.size) // sparse: no 16 MiB write
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := ReadFile(p)
+		switch {
+		case tc.err == "" && (err != nil || int64(len(data)) != tc.size):
+			t.Errorf("size %d: read %d bytes, %v; want all of it", tc.size, len(data), err)
+		case tc.err != "" && (err == nil || err.Error() != tc.err || data != nil):
+			t.Errorf("size %d: %d bytes, %v; want %q", tc.size, len(data), err, tc.err)
+		}
+	}
+}
+
 // TestAliasBomb checks that aliases cannot make the decoder visit far more
 // nodes than the input holds ("billion laughs"): 5000 services that alias
 // one service whose reals alias a list of 1000 real servers are 20 million

@@ -18,8 +18,9 @@ import (
 	yaml "go.yaml.in/yaml/v4"
 )
 
-// maxFileSize bounds what Load reads; a real config is a few kilobytes.
-const maxFileSize = 16 << 20
+// MaxFileSize bounds what ReadFile reads; a real config is a few
+// kilobytes.
+const MaxFileSize = 16 << 20
 
 // minNodeBudget bounds the YAML nodes the decoder visits, counting every
 // alias expansion, so that a small file of aliases cannot make it work for
@@ -30,25 +31,28 @@ const minNodeBudget = 1 << 20
 // Load reads and parses the config file at path. An I/O error comes back as
 // one Diagnostic naming the file.
 func Load(path string) (*Config, Diagnostics) {
-	data, err := readFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, Diagnostics{{File: path, Severity: Error, Message: err.Error()}}
 	}
 	return Parse(path, data)
 }
 
-func readFile(path string) ([]byte, error) {
+// ReadFile reads a config file of at most MaxFileSize bytes, for Load and
+// the format adapters. Its errors read "reading config: ..." without the
+// path, which the Diagnostic carrying them already names.
+func ReadFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", unwrapPath(err))
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", unwrapPath(err))
 	}
-	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("reading config: larger than %d MiB", maxFileSize>>20)
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("reading config: larger than %d MiB", MaxFileSize>>20)
 	}
 	return data, nil
 }

@@ -42,13 +42,7 @@ func validHAModel() *Config {
 func TestValidateHAModel(t *testing.T) {
 	check := func(c *Config) *Check { return &c.Services[0].Reals[0].Health.Checks[0] }
 	vi := func(c *Config) *VRRPInstance { return &c.VRRPInstances[0] }
-	tests := []struct {
-		name   string
-		mutate func(c *Config)
-		key    string // "" = valid
-		sev    Severity
-		msg    string
-	}{
+	tests := []validateCase{
 		{"valid", func(*Config) {}, "", Error, ""},
 		{"unresolved check (delay_loop 0)", func(c *Config) { check(c).DelayLoop = 0 }, "services[0].reals[0].health.checks[0].delay_loop", Error, "more than 0"},
 		{"status code 600 (check_http.c HTTP_STATUS_CODE_MAX)", func(c *Config) {
@@ -111,24 +105,5 @@ func TestValidateHAModel(t *testing.T) {
 			c.VRRPSyncGroups = append(c.VRRPSyncGroups, VRRPSyncGroup{Name: "H", Group: []string{"VI_2"}})
 		}, "vrrp_sync_groups[1].group[0]", Error, "already in"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := validHAModel()
-			tt.mutate(c)
-			ds := Validate(c)
-			if tt.key == "" {
-				if len(ds) != 0 {
-					t.Fatalf("want no diagnostics, got:\n%s", ds)
-				}
-				return
-			}
-			if len(ds) != 1 {
-				t.Fatalf("want one diagnostic for %s, got:\n%s", tt.key, ds)
-			}
-			d := ds[0]
-			if d.Key != tt.key || d.Severity != tt.sev || !strings.Contains(d.Message, tt.msg) {
-				t.Errorf("got %s (severity %s), want key %s, severity %s, message containing %q", d, d.Severity, tt.key, tt.sev, tt.msg)
-			}
-		})
-	}
+	runValidateCases(t, validHAModel, tests)
 }

@@ -29,14 +29,48 @@ func validModel() *Config {
 
 // TestValidateModel checks Validate on models from a non-file source: keys
 // are schema paths, and no file or line is known.
+// validateCase is one change to a valid model and the one diagnostic
+// Validate must then report.
+type validateCase struct {
+	name   string
+	mutate func(c *Config)
+	key    string // "" = valid: no diagnostic at all
+	sev    Severity
+	msg    string // substring of the message
+}
+
+// runValidateCases applies each case to a fresh model from valid and
+// checks that Validate reports exactly the diagnostic expected, with no
+// file position (Validate works on a model, not on a file).
+func runValidateCases(t *testing.T, valid func() *Config, tests []validateCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid()
+			tt.mutate(c)
+			ds := Validate(c)
+			if tt.key == "" {
+				if len(ds) != 0 {
+					t.Fatalf("want no diagnostics, got:\n%s", ds)
+				}
+				return
+			}
+			if len(ds) != 1 {
+				t.Fatalf("want one diagnostic for %s, got:\n%s", tt.key, ds)
+			}
+			d := ds[0]
+			if d.Key != tt.key || d.Severity != tt.sev || !strings.Contains(d.Message, tt.msg) {
+				t.Errorf("got %s (severity %s), want key %s, severity %s, message containing %q", d, d.Severity, tt.key, tt.sev, tt.msg)
+			}
+			if d.File != "" || d.Line != 0 || d.Column != 0 {
+				t.Errorf("Validate must not invent positions: %+v", d)
+			}
+		})
+	}
+}
+
 func TestValidateModel(t *testing.T) {
-	tests := []struct {
-		name   string
-		mutate func(c *Config)
-		key    string // "" = valid
-		sev    Severity
-		msg    string // substring of the message
-	}{
+	tests := []validateCase{
 		{"valid", func(*Config) {}, "", Error, ""},
 		{"engine's empty config", func(c *Config) { *c = Config{Timeouts: DefaultTimeouts} }, "", Error, ""},
 		{"weight below zero (ip_vs_add_dest ERANGE)", func(c *Config) { c.Services[0].Reals[0].Weight = -1 }, "services[0].reals[0].weight", Error, "out of range"},
@@ -76,29 +110,7 @@ func TestValidateModel(t *testing.T) {
 		{"admin listen on a host name", func(c *Config) { c.Admin.Listen, c.Admin.TokenFile = "lb1.example:9099", "/t" }, "admin.listen", Warning, "not a loopback"},
 		{"admin listen named port", func(c *Config) { c.Admin.Listen, c.Admin.TokenFile = "127.0.0.1:http", "/t" }, "admin.listen", Error, "not a number"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := validModel()
-			tt.mutate(c)
-			ds := Validate(c)
-			if tt.key == "" {
-				if len(ds) != 0 {
-					t.Fatalf("want no diagnostics, got:\n%s", ds)
-				}
-				return
-			}
-			if len(ds) != 1 {
-				t.Fatalf("want one diagnostic for %s, got:\n%s", tt.key, ds)
-			}
-			d := ds[0]
-			if d.Key != tt.key || d.Severity != tt.sev || !strings.Contains(d.Message, tt.msg) {
-				t.Errorf("got %s (severity %s), want key %s, severity %s, message containing %q", d, d.Severity, tt.key, tt.sev, tt.msg)
-			}
-			if d.File != "" || d.Line != 0 || d.Column != 0 {
-				t.Errorf("Validate must not invent positions: %+v", d)
-			}
-		})
-	}
+	runValidateCases(t, validModel, tests)
 }
 
 func TestValidateNil(t *testing.T) {

@@ -269,18 +269,7 @@ func (v *validator) vrrp(c *Config) {
 	for i := range c.VRRPInstances {
 		p := fmt.Sprintf("vrrp_instances[%d]", i)
 		vi := &c.VRRPInstances[i]
-		switch {
-		case vi.Name == "":
-			v.errorf(p+".name", "missing: an instance needs a name")
-		case hasSpace(vi.Name):
-			v.errorf(p+".name", nameSpaceMsg, vi.Name)
-		default:
-			if j, dup := names[vi.Name]; dup {
-				v.errorf(p+".name", "duplicate instance name %q (also vrrp_instances[%d])", vi.Name, j)
-			} else {
-				names[vi.Name] = i
-			}
-		}
+		v.vrrpName(p, vi.Name, "an instance needs a name", "instance", "vrrp_instances", names, i)
 		v.vrrpInstance(p, vi, scripts, used, vips)
 		if vi.VRID != 0 {
 			// RFC 5798 section 5.2.3: a VRID names one virtual router on a
@@ -302,18 +291,7 @@ func (v *validator) vrrp(c *Config) {
 	for i := range c.VRRPSyncGroups {
 		p := fmt.Sprintf("vrrp_sync_groups[%d]", i)
 		g := &c.VRRPSyncGroups[i]
-		switch {
-		case g.Name == "":
-			v.errorf(p+".name", "missing: a sync group needs a name")
-		case hasSpace(g.Name):
-			v.errorf(p+".name", nameSpaceMsg, g.Name)
-		default:
-			if j, dup := groups[g.Name]; dup {
-				v.errorf(p+".name", "duplicate sync group name %q (also vrrp_sync_groups[%d])", g.Name, j)
-			} else {
-				groups[g.Name] = i
-			}
-		}
+		v.vrrpName(p, g.Name, "a sync group needs a name", "sync group", "vrrp_sync_groups", groups, i)
 		if len(g.Group) == 0 {
 			v.errorf(p+".group", "missing: a sync group lists the instances that change state together")
 		}
@@ -363,16 +341,26 @@ func (v *validator) vrrp(c *Config) {
 	}
 }
 
-func (v *validator) vrrpScript(p string, s *VRRPScript, names map[string]int, i int) {
-	if s.Name == "" {
-		v.errorf(p+".name", "missing: instances track a script by its name")
-	} else if hasSpace(s.Name) {
-		v.errorf(p+".name", nameSpaceMsg, s.Name)
-	} else if j, dup := names[s.Name]; dup {
-		v.errorf(p+".name", "duplicate vrrp_script name %q (also vrrp_scripts[%d])", s.Name, j)
-	} else {
-		names[s.Name] = i
+// vrrpName checks the name of the i-th item of a VRRP list (instances,
+// sync groups, scripts): given (missing says why it is needed), one word,
+// and unique in the list; seen maps the names so far to their index.
+func (v *validator) vrrpName(p, name, missing, kind, list string, seen map[string]int, i int) {
+	switch {
+	case name == "":
+		v.errorf(p+".name", "missing: %s", missing)
+	case hasSpace(name):
+		v.errorf(p+".name", nameSpaceMsg, name)
+	default:
+		if j, dup := seen[name]; dup {
+			v.errorf(p+".name", "duplicate %s name %q (also %s[%d])", kind, name, list, j)
+		} else {
+			seen[name] = i
+		}
 	}
+}
+
+func (v *validator) vrrpScript(p string, s *VRRPScript, names map[string]int, i int) {
+	v.vrrpName(p, s.Name, "instances track a script by its name", "vrrp_script", "vrrp_scripts", names, i)
 	if strings.TrimSpace(s.Script.Command) == "" {
 		v.errorf(p+".script", "missing: the command to run")
 	} else {

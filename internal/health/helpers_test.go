@@ -2,6 +2,7 @@ package health
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -9,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/user"
 	"runtime"
 	"sync"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fulcrumlb/fulcrum/internal/config"
+	"github.com/fulcrumlb/fulcrum/internal/notify"
 )
 
 // rawServer is a TCP server on loopback that hands each connection's
@@ -197,3 +200,26 @@ func tcpCheck(timeout time.Duration) config.Check {
 func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
 
 func osWriteFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o644) }
+
+// scriptRunner is the runner the engine injects: notify's, with script
+// security, a process group and SIGTERM then SIGKILL 2 s later. Scripts run
+// as this test's user (script_user), whatever accounts the host has.
+func scriptRunner(t *testing.T) ScriptRunner {
+	t.Helper()
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := notify.New(notify.Options{Global: config.Global{ScriptUser: me.Username}})
+	if err != nil {
+		t.Fatalf("notify.New: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		n.Close(ctx)
+	})
+	return func(ctx context.Context, s *config.Script, timeout time.Duration) (int, error) {
+		return n.RunScript(ctx, s, nil, timeout)
+	}
+}

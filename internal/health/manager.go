@@ -50,7 +50,8 @@ type Options struct {
 	// OnEvent receives events one at a time, from Run's goroutine, in the
 	// order they happened. It must not block for long.
 	OnEvent func(Event)
-	// RunScript runs MISC_CHECK scripts; nil uses RunScript.
+	// RunScript runs MISC_CHECK scripts; without it every misc_check
+	// fails ("misc_check needs a script runner").
 	RunScript ScriptRunner
 	// History is how many transitions Status keeps per real server
 	// (default 10).

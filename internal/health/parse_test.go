@@ -14,54 +14,13 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/config"
 )
 
-// read_hex_str (lib/utils.c): blank-separated groups, two digits per
-// octet, a lone digit is an octet of its own, x/X nibbles are wildcards.
-func TestParseHexPattern(t *testing.T) {
-	cases := []struct {
-		in         string
-		data, mask string // hex; mask "" means no wildcard used
-		err        bool
-	}{
-		{in: "deadbeef", data: "deadbeef"},
-		{in: "de ad  be\tef", data: "deadbeef"},
-		{in: "DEAD", data: "dead"},
-		{in: "1 2 3", data: "010203"},
-		{in: "abc", data: "ab0c"},
-		{in: "dX", data: "d0", mask: "0f"},
-		{in: "xX 1x", data: "0010", mask: "ff0f"},
-		{in: "X", data: "00", mask: "0f"},
-		{in: "d\tX", err: true}, // a tab right after a digit is an invalid character
-		{in: "", err: true},
-		{in: "   ", err: true},
-		{in: "zz", err: true},
-		{in: "0g", err: true},
-	}
-	for _, tc := range cases {
-		data, mask, err := ParseHexPattern(tc.in, true)
-		if tc.err {
-			if err == nil {
-				t.Errorf("%q: parsed as % x, want an error", tc.in, data)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("%q: %v", tc.in, err)
-			continue
-		}
-		if got := fmt.Sprintf("%x", data); got != tc.data {
-			t.Errorf("%q: data %s, want %s", tc.in, got, tc.data)
-		}
-		if got := fmt.Sprintf("%x", mask); got != tc.mask {
-			t.Errorf("%q: mask %s, want %q", tc.in, got, tc.mask)
-		}
-	}
-	if _, _, err := ParseHexPattern("dX", false); err == nil {
-		t.Error("wildcards accepted where not allowed (payload)")
-	}
-}
-
+// check_udp.c check_udp_reply: wildcard nibbles match anything and only
+// min(len(reply), len(pattern)) octets are compared.
 func TestMatchHexPattern(t *testing.T) {
-	data, mask, _ := ParseHexPattern("ab Xd", true)
+	data, mask, err := config.ParseHexPattern("ab Xd", true)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		got  []byte
 		want bool
@@ -81,25 +40,20 @@ func TestMatchHexPattern(t *testing.T) {
 	}
 }
 
-func FuzzParseHexPattern(f *testing.F) {
-	for _, s := range []string{"deadbeef", "dX ad", "1 2 3", "x", "", "\t", "ab\tcd", "zz"} {
+// FuzzMatchHexPattern checks MatchHexPattern against patterns from
+// config.ParseHexPattern (whose own properties config's FuzzParseHexPattern
+// checks): a pattern matches the bytes it was built from and anything that
+// differs from them only in wildcard bits.
+func FuzzMatchHexPattern(f *testing.F) {
+	for _, s := range []string{"deadbeef", "dX ad", "1 2 3", "x", "xX 1x", "ab Xd"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		data, mask, err := ParseHexPattern(s, true)
+		data, mask, err := config.ParseHexPattern(s, true)
 		if err != nil {
 			return
 		}
-		if len(data) == 0 || (mask != nil && len(mask) != len(data)) {
-			t.Fatalf("%q: data % x mask % x", s, data, mask)
-		}
-		// Each octet comes from one or two characters: never more octets
-		// than non-blank characters.
-		if n := len(strings.Join(strings.Fields(s), "")); len(data) > n {
-			t.Fatalf("%q: %d octets from %d characters", s, len(data), n)
-		}
-		// A pattern always matches the bytes it was built from (wildcards
-		// are zero there) and anything that differs only in masked bits.
+		// Wildcard nibbles are zero in data.
 		if !MatchHexPattern(data, data, mask) {
 			t.Fatalf("%q does not match its own data", s)
 		}
@@ -112,11 +66,15 @@ func FuzzParseHexPattern(f *testing.F) {
 		if !MatchHexPattern(flipped, data, mask) {
 			t.Fatalf("%q: changing only wildcard bits broke the match", s)
 		}
-		// Without wildcards the parse is plain hex.
-		if !strings.ContainsAny(s, "xX") {
-			d2, m2, err := ParseHexPattern(s, false)
-			if err != nil || !bytes.Equal(d2, data) || m2 != nil {
-				t.Fatalf("%q: without wildcards %x %v %v", s, d2, m2, err)
+		// A fixed bit does count.
+		fixed := byte(0xff)
+		if mask != nil {
+			fixed = ^mask[0]
+		}
+		if fixed != 0 {
+			flipped[0] ^= fixed & -fixed // its lowest fixed bit
+			if MatchHexPattern(flipped, data, mask) {
+				t.Fatalf("%q: % x matches % x despite a fixed bit", s, flipped, data)
 			}
 		}
 	})
@@ -243,46 +201,6 @@ func FuzzParseTrackFileValue(f *testing.F) {
 		}
 		if !ok && v != 0 {
 			t.Fatalf("%q: invalid but %d", b, v)
-		}
-	})
-}
-
-func TestSplitCommand(t *testing.T) {
-	cases := []struct {
-		in   string
-		want []string
-		err  bool
-	}{
-		{"/bin/check", []string{"/bin/check"}, false},
-		{"  /bin/check  -a   b ", []string{"/bin/check", "-a", "b"}, false},
-		{`/bin/check "two words" 'single $x'`, []string{"/bin/check", "two words", "single $x"}, false},
-		{`/bin/check a\ b "q\"uote"`, []string{"/bin/check", "a b", `q"uote`}, false},
-		{`/bin/check ""`, []string{"/bin/check", ""}, false},
-		{`/bin/check "open`, nil, true},
-		{`/bin/check \`, nil, true},
-		{"", nil, false},
-	}
-	for _, tc := range cases {
-		got, err := SplitCommand(tc.in)
-		if (err != nil) != tc.err || !slices.Equal(got, tc.want) {
-			t.Errorf("%q: %q %v, want %q (error %v)", tc.in, got, err, tc.want, tc.err)
-		}
-	}
-}
-
-func FuzzSplitCommand(f *testing.F) {
-	for _, s := range []string{"a b c", `"a b" 'c'`, `a\ b`, `"`, `\`, "\t\n"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		args, err := SplitCommand(s)
-		if err != nil {
-			return
-		}
-		// Without quotes or escapes, words are what lies between blanks.
-		blank := func(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '\r' }
-		if want := strings.FieldsFunc(s, blank); !strings.ContainsAny(s, `"'\`) && !slices.Equal(args, want) {
-			t.Fatalf("%q: %q, want %q", s, args, want)
 		}
 	})
 }

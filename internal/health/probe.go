@@ -35,13 +35,15 @@ type Result struct {
 
 // ScriptRunner runs a script and reports its exit status. err is set when
 // the script could not be run or did not exit by itself (timeout, signal).
+// The engine passes the notifier's (notify.Notifier.RunScript): keepalived's
+// script security, a process group, SIGTERM at the timeout then SIGKILL
+// two seconds later (check_misc.c misc_check_child_thread).
 type ScriptRunner func(ctx context.Context, s *config.Script, timeout time.Duration) (exitCode int, err error)
 
 // ProbeOptions carries what a prober needs besides the check itself.
 type ProbeOptions struct {
-	// RunScript runs MISC_CHECK scripts; nil means RunScript (this
-	// package's default: exec with a process group, SIGTERM at the timeout
-	// then SIGKILL two seconds later).
+	// RunScript runs MISC_CHECK scripts. There is no default: without it
+	// NewProber refuses a misc_check.
 	RunScript ScriptRunner
 	// Weight is the real server's configured weight, the base of the
 	// dynamic weights of FILE_CHECK and agent checks.

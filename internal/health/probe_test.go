@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/config"
+	"github.com/fulcrumlb/fulcrum/internal/notify"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -384,7 +385,7 @@ func TestMiscCheck(t *testing.T) {
 		t.Run(fmt.Sprintf("exit %d dynamic %v", tc.exit, tc.dynamic), func(t *testing.T) {
 			c := config.Check{Type: config.CheckMisc, MiscPath: writeScript(t, fmt.Sprintf("exit %d", tc.exit)),
 				MiscTimeout: 5 * time.Second, MiscDynamic: tc.dynamic}
-			r := probe(t, c, ap("127.0.0.1:80"), ProbeOptions{})
+			r := probe(t, c, ap("127.0.0.1:80"), ProbeOptions{RunScript: scriptRunner(t)})
 			if r.OK != tc.ok {
 				t.Fatalf("ok = %v (%v), want %v", r.OK, r.Err, tc.ok)
 			}
@@ -404,18 +405,21 @@ func TestMiscCheck(t *testing.T) {
 // misc_timeout: SIGTERM at the timeout, SIGKILL two seconds later, and a
 // script stopped that way fails.
 func TestMiscTimeout(t *testing.T) {
+	opt := ProbeOptions{RunScript: scriptRunner(t)}
 	start := time.Now()
 	c := config.Check{Type: config.CheckMisc, MiscPath: writeScript(t, "sleep 10"), MiscTimeout: 200 * time.Millisecond}
-	r := probe(t, c, ap("127.0.0.1:80"), ProbeOptions{})
+	r := probe(t, c, ap("127.0.0.1:80"), opt)
 	wantErr(t, r, ErrExitStatus, "timed out")
+	wantErr(t, r, notify.ErrTimeout, "")
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("SIGTERM should have ended it at 200ms, took %s", d)
 	}
 
 	start = time.Now()
 	c.MiscPath = writeScript(t, "trap '' TERM\nsleep 10 &\nwait; sleep 10")
-	r = probe(t, c, ap("127.0.0.1:80"), ProbeOptions{})
+	r = probe(t, c, ap("127.0.0.1:80"), opt)
 	wantErr(t, r, ErrExitStatus, "timed out")
+	wantErr(t, r, notify.ErrTimeout, "")
 	if d := time.Since(start); d < 2*time.Second || d > 5*time.Second {
 		t.Fatalf("a script ignoring SIGTERM should be killed 2s after the timeout, took %s", d)
 	}
@@ -444,6 +448,11 @@ func TestMiscInjectedRunner(t *testing.T) {
 		return -1, errors.New("unsafe permissions")
 	}
 	wantErr(t, probe(t, c, ap("127.0.0.1:80"), ProbeOptions{RunScript: run}), ErrExitStatus, "unsafe permissions")
+
+	// The injected runner is the only way to run a script.
+	if _, err := NewProber(c, ap("127.0.0.1:80"), ProbeOptions{}); err == nil || !strings.Contains(err.Error(), "misc_check needs a script runner") {
+		t.Fatalf("NewProber without a runner: %v, want the missing runner reported", err)
+	}
 }
 
 func udpResponder(t *testing.T, reply func(req []byte) []byte) netip.AddrPort {

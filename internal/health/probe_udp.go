@@ -37,7 +37,7 @@ func newUDPProber(c config.Check, co connOpts) (*udpProber, error) {
 	p.requireReply = c.RequireReply != "" || c.MinReplyLength > 0 || c.MaxReplyLength > 0
 	if c.RequireReply != "" {
 		var err error
-		p.reply, p.mask, err = ParseHexPattern(c.RequireReply, true)
+		p.reply, p.mask, err = config.ParseHexPattern(c.RequireReply, true)
 		if err != nil {
 			return nil, fmt.Errorf("require_reply: %w", err)
 		}
@@ -99,8 +99,8 @@ func classifyUDP(op string, err error) error {
 	return err
 }
 
-// MatchHexPattern compares got with a pattern from ParseHexPattern: only
-// the first min(len(got), len(data)) octets count, and mask bits are
+// MatchHexPattern compares got with a pattern from config.ParseHexPattern:
+// only the first min(len(got), len(data)) octets count, and mask bits are
 // wildcards (check_udp.c check_udp_reply).
 func MatchHexPattern(got, data, mask []byte) bool {
 	n := min(len(got), len(data))
@@ -114,61 +114,4 @@ func MatchHexPattern(got, data, mask []byte) bool {
 		}
 	}
 	return true
-}
-
-// ParseHexPattern parses a hex string as keepalived's read_hex_str
-// (lib/utils.c): blanks separate groups; two hex digits make an octet, a
-// lone digit before a space or the end is an octet of its own (its low
-// nibble); with wildcards allowed, x or X stands for any nibble and sets
-// the matching mask bits.
-func ParseHexPattern(s string, wildcards bool) (data, mask []byte, err error) {
-	usedMask := false
-	i := 0
-	for {
-		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
-			i++
-		}
-		if i >= len(s) {
-			break
-		}
-		v, m, ok := hexNibble(s[i], wildcards)
-		if !ok {
-			return nil, nil, fmt.Errorf("invalid hex character %q at offset %d", s[i], i)
-		}
-		i++
-		// A second nibble follows unless the string ends or a space does;
-		// a tab there is an invalid character, as in read_hex_str.
-		if i < len(s) && s[i] != ' ' {
-			v2, m2, ok := hexNibble(s[i], wildcards)
-			if !ok {
-				return nil, nil, fmt.Errorf("invalid hex character %q at offset %d", s[i], i)
-			}
-			i++
-			v, m = v<<4|v2, m<<4|m2
-		}
-		usedMask = usedMask || m != 0
-		data = append(data, v)
-		mask = append(mask, m)
-	}
-	if len(data) == 0 {
-		return nil, nil, errors.New("empty hex string")
-	}
-	if !usedMask {
-		mask = nil
-	}
-	return data, mask, nil
-}
-
-func hexNibble(c byte, wildcards bool) (v, mask byte, ok bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', 0, true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, 0, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, 0, true
-	case wildcards && (c == 'x' || c == 'X'):
-		return 0, 0x0f, true
-	}
-	return 0, 0, false
 }

@@ -8,8 +8,9 @@ import (
 )
 
 // FuzzSplitCommand checks that the splitter never panics, that a success
-// yields at least one NUL-free word, that every failure is ErrCommand, and
-// that JoinCommand is its inverse.
+// yields at least one NUL-free word, that every failure is ErrCommand, that
+// without quotes, escapes or NULs the words are what lies between
+// keepalived's white space, and that JoinCommand is its inverse.
 func FuzzSplitCommand(f *testing.F) {
 	for _, s := range []string{
 		"/bin/echo a b",
@@ -19,11 +20,19 @@ func FuzzSplitCommand(f *testing.F) {
 		`"unterminated`,
 		`trailing\`,
 		"",
+		"a\tb\fc\vd\n",
+		"plain words, no quotes",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		words, err := SplitCommand(s)
+		if !strings.ContainsAny(s, "\"'\\\x00") {
+			want := strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune(whiteSpace, r) })
+			if len(want) == 0 && err == nil || len(want) > 0 && (err != nil || !slices.Equal(words, want)) {
+				t.Fatalf("SplitCommand(%q) = %q, %v; want the blank-separated words %q", s, words, err, want)
+			}
+		}
 		if err != nil {
 			if !errors.Is(err, ErrCommand) {
 				t.Fatalf("SplitCommand(%q): error %v does not wrap ErrCommand", s, err)

@@ -8,10 +8,7 @@ package adapt
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -95,7 +92,7 @@ func Load(path string) (*config.Config, config.Diagnostics) {
 
 // LoadWith is Load with options.
 func LoadWith(path string, opts Options) (*config.Config, config.Diagnostics) {
-	data, err := readFile(path)
+	data, err := config.ReadFile(path)
 	if err != nil {
 		return nil, config.Diagnostics{{File: path, Severity: config.Error, Message: err.Error()}}
 	}
@@ -121,35 +118,6 @@ func ParseWith(file string, data []byte, opts Options) (*config.Config, config.D
 		}
 	}
 	return nil, config.Diagnostics{{File: file, Severity: config.Error, Message: fmt.Sprintf("unknown configuration format %q (known: %s)", name, strings.Join(Formats(), ", "))}}
-}
-
-// maxFileSize bounds what Load reads, as config.Load does.
-const maxFileSize = 16 << 20
-
-func readFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading config: %w", unwrapPath(err))
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading config: %w", unwrapPath(err))
-	}
-	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("reading config: larger than %d MiB", maxFileSize>>20)
-	}
-	return data, nil
-}
-
-// unwrapPath drops the path from an *fs.PathError: the diagnostic
-// already names the file.
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 func isYAMLName(file string, _ []byte) bool {
