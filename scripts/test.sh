@@ -46,5 +46,11 @@ go vet ./...
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted" >&2; exit 1; fi
-echo "== go test"
-go test -race -count=1 -timeout 15m ./...
+# Unit and package tests first; then the end-to-end and namespace tests, which
+# time failovers and reloads and so run alone rather than beside a busy build.
+echo "== go test (packages)"
+go test -race -count=1 -timeout 15m $(go list ./... | grep -v '/test/')
+echo "== go test (end to end: the real binary)"
+go test -race -count=1 -timeout 10m ./test/e2e/
+echo "== go test (network namespaces: VRRP, keepalived interop, the full stack)"
+go test -race -count=1 -timeout 10m -p 1 ./test/netns/
