@@ -50,7 +50,7 @@ if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted" >&2; exit
 # time failovers and reloads and so run alone rather than beside a busy build.
 echo "== go test (packages)"
 go test -race -count=1 -timeout 15m $(go list ./... | grep -v '/test/')
-echo "== go test (end to end: the real binary)"
-go test -race -count=1 -timeout 10m ./test/e2e/
-echo "== go test (network namespaces: VRRP, keepalived interop, the full stack)"
-go test -race -count=1 -timeout 10m -p 1 ./test/netns/
+for pkg in $(go list ./test/...); do
+  echo "== go test $pkg"
+  go test -race -count=1 -timeout 10m "$pkg"
+done
