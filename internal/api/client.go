@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fulcrumlb/fulcrum/internal/l7"
 	"github.com/fulcrumlb/fulcrum/internal/vrrp"
 )
 
@@ -97,6 +98,11 @@ func (c *Client) Services(ctx context.Context) ([]Service, error) {
 // VRRP returns the VRRP instances' state.
 func (c *Client) VRRP(ctx context.Context) ([]vrrp.InstanceStatus, error) {
 	return get[[]vrrp.InstanceStatus](ctx, c, PathVRRP)
+}
+
+// HTTP returns the L7 proxy's state and counters.
+func (c *Client) HTTP(ctx context.Context) (l7.Status, error) {
+	return get[l7.Status](ctx, c, PathHTTP)
 }
 
 func (c *Client) Conns(ctx context.Context) ([]Conn, error) { return get[[]Conn](ctx, c, PathConns) }

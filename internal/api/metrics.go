@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/fulcrumlb/fulcrum/internal/health"
+	"github.com/fulcrumlb/fulcrum/internal/l7"
 	"github.com/fulcrumlb/fulcrum/internal/vrrp"
 )
 
@@ -61,7 +63,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mSvcConns, mSvcPackets, mSvcBytes, mSvcCPS, mSvcPPS, mSvcBPS,
 		mRealConns, mRealActive, mRealInact, mRealPersist, mRealWeight, mRealOver, mRealPackets, mRealBytes,
 		mRealCPS, mRealBPS, mReloads, mReloadFails, mReloadOK, mConnEntries,
-		mRealHealthy, mQuorumUp, mSorryActive, mVRRPState, mVRRPPriority, mVRRPAdverts, mVRRPRejected} {
+		mRealHealthy, mQuorumUp, mSorryActive, mVRRPState, mVRRPPriority, mVRRPAdverts, mVRRPRejected,
+		mHTTPRequests, mHTTPResponses, mHTTPBytes, mUpRequests, mUpResponses, mUpState, mUpFails, mHTTPConns} {
 		ch <- d
 	}
 }
@@ -191,6 +194,7 @@ func (c *collector) collectHA(ctx context.Context, svcs []Service, ch chan<- pro
 	if !ok {
 		return
 	}
+	c.collectHTTP(ctx, sr, ch)
 	insts, err := sr.VRRP(ctx)
 	if err != nil {
 		return
@@ -204,6 +208,63 @@ func (c *collector) collectHA(ctx context.Context, svcs []Service, ch chan<- pro
 		ch <- prometheus.MustNewConstMetric(mVRRPAdverts, prometheus.CounterValue, float64(in.Received), in.Name, "received")
 		for reason, n := range in.Rejected {
 			ch <- prometheus.MustNewConstMetric(mVRRPRejected, prometheus.CounterValue, float64(n), in.Name, string(reason))
+		}
+	}
+}
+
+var (
+	mHTTPRequests  = desc("http_requests_total", "HTTP requests by virtual server (its first name or listen address) and location.", "server", "location")
+	mHTTPResponses = desc("http_responses_total", "HTTP responses by status class.", "server", "location", "class")
+	mHTTPBytes     = desc("http_bytes_total", "HTTP body bytes (in: request bodies, out: response bodies).", "server", "location", "direction")
+	mUpRequests    = desc("upstream_requests_total", "Requests sent to an upstream server, retries included.", "upstream", "server")
+	mUpResponses   = desc("upstream_responses_total", "Upstream responses by status class.", "upstream", "server", "class")
+	mUpState       = desc("upstream_server_up", "1 while the upstream server takes requests (not down, failing or ejected).", "upstream", "server")
+	mUpFails       = desc("upstream_server_failures_total", "Failed attempts (error, timeout, listed 5xx).", "upstream", "server")
+	mHTTPConns     = desc("http_connections", "Open client connections per listener.", "listener")
+)
+
+// collectHTTP adds the L7 proxy's counters.
+func (c *collector) collectHTTP(ctx context.Context, sr StatusReader, ch chan<- prometheus.Metric) {
+	st, err := sr.HTTP(ctx)
+	if err != nil {
+		return
+	}
+	counter := func(d *prometheus.Desc, v uint64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)
+	}
+	classes := func(d *prometheus.Desc, ct l7.Counters, l ...string) {
+		for _, c := range []struct {
+			class string
+			v     uint64
+		}{{"1xx", ct.Responses1xx}, {"2xx", ct.Responses2xx}, {"3xx", ct.Responses3xx}, {"4xx", ct.Responses4xx}, {"5xx", ct.Responses5xx}} {
+			counter(d, c.v, append(l, c.class)...)
+		}
+	}
+	for _, ls := range st.Listeners {
+		ch <- prometheus.MustNewConstMetric(mHTTPConns, prometheus.GaugeValue, float64(ls.Connections), ls.Address)
+	}
+	for _, s := range st.Servers {
+		name := strings.Join(s.Listen, ",")
+		if len(s.Names) > 0 {
+			name = s.Names[0]
+		}
+		for _, loc := range s.Locations {
+			counter(mHTTPRequests, loc.Counters.Requests, name, loc.Match)
+			classes(mHTTPResponses, loc.Counters, name, loc.Match)
+			counter(mHTTPBytes, loc.Counters.BytesIn, name, loc.Match, "in")
+			counter(mHTTPBytes, loc.Counters.BytesOut, name, loc.Match, "out")
+		}
+	}
+	for _, u := range st.Upstreams {
+		for _, p := range u.Peers {
+			counter(mUpRequests, p.Counters.Requests, u.Name, p.Server)
+			classes(mUpResponses, p.Counters, u.Name, p.Server)
+			counter(mUpFails, p.Fails, u.Name, p.Server)
+			up := 0.0
+			if p.State == l7.PeerUp {
+				up = 1
+			}
+			ch <- prometheus.MustNewConstMetric(mUpState, prometheus.GaugeValue, up, u.Name, p.Server)
 		}
 	}
 }

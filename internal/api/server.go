@@ -33,6 +33,7 @@ const (
 	PathMetrics       = "/metrics"
 	PathHealth        = "/healthz"
 	PathVRRP          = "/v1/vrrp"
+	PathHTTP          = "/v1/http"
 )
 
 // RealRequest is the body of the reals endpoints.
@@ -98,6 +99,7 @@ func NewHandler(adm Admin, opt ServerOptions) http.Handler {
 	get(PathHealth, func(ctx context.Context) (any, error) { return map[string]string{"status": "ok"}, nil })
 	if sr, ok := adm.(StatusReader); ok {
 		get(PathVRRP, func(ctx context.Context) (any, error) { return sr.VRRP(ctx) })
+		get(PathHTTP, func(ctx context.Context) (any, error) { return sr.HTTP(ctx) })
 	}
 
 	post(PathAddService, withBody(func(ctx context.Context, s Service) error { return adm.AddService(ctx, s) }))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/health"
+	"github.com/fulcrumlb/fulcrum/internal/l7"
 	"github.com/fulcrumlb/fulcrum/internal/vrrp"
 )
 
@@ -152,10 +153,12 @@ type Admin interface {
 	Reload(ctx context.Context) error
 }
 
-// StatusReader is implemented by admins that also report VRRP state; the
-// HTTP server exposes it when available.
+// StatusReader is implemented by admins that also report the state of the
+// VRRP instances and the HTTP proxy; the HTTP server exposes it when
+// available.
 type StatusReader interface {
 	VRRP(ctx context.Context) ([]vrrp.InstanceStatus, error)
+	HTTP(ctx context.Context) (l7.Status, error)
 }
 
 // Code classifies an admin error the way the kernel's errno does for

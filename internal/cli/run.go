@@ -215,6 +215,17 @@ func printDemoHints(w io.Writer, cfg *config.Config, sock string) {
 		}
 		fmt.Fprintf(&b, "  %-22s %-4s -> %s\n", s.ServiceKey, s.Scheduler, strings.Join(names, ", "))
 	}
+	if cfg.HTTP != nil {
+		for _, srv := range cfg.HTTP.Servers {
+			for _, l := range srv.Listen {
+				fmt.Fprintf(&b, "  HTTP %-17s nginx-style locations -> upstreams", l.Address)
+				for _, u := range cfg.HTTP.Upstreams {
+					b.WriteString(" " + u.Name)
+				}
+				b.WriteByte('\n')
+			}
+		}
+	}
 	env := ""
 	if sock != DefaultSocket {
 		env = "FULCRUM_ADMIN=" + sock + " "
@@ -225,6 +236,11 @@ func printDemoHints(w io.Writer, cfg *config.Config, sock string) {
 			fmt.Fprintf(&b, "  for i in 1 2 3 4 5 6; do curl -s http://%s/; done   # weighted round robin\n", s.Address)
 			break
 		}
+	}
+	if cfg.HTTP != nil && len(cfg.HTTP.Servers) > 0 && len(cfg.HTTP.Servers[0].Listen) > 0 {
+		a := cfg.HTTP.Servers[0].Listen[0].Address
+		fmt.Fprintf(&b, "  curl -s http://%s/api/users                          # L7: the backend sees /users\n", a)
+		fmt.Fprintf(&b, "  curl -s -H 'Accept-Language: zh-CN,zh;q=0.9' http://%s/lang/   # L7: routed by language\n", a)
 	}
 	for _, s := range cfg.Services {
 		if s.Protocol == config.UDP {

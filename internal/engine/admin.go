@@ -12,6 +12,7 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/config"
 	"github.com/fulcrumlb/fulcrum/internal/health"
 	"github.com/fulcrumlb/fulcrum/internal/l4"
+	"github.com/fulcrumlb/fulcrum/internal/l7"
 	"github.com/fulcrumlb/fulcrum/internal/sched"
 	"github.com/fulcrumlb/fulcrum/internal/vrrp"
 )
@@ -212,6 +213,9 @@ func (e *Engine) Services(ctx context.Context) ([]api.Service, error) {
 	}
 	return out, nil
 }
+
+// HTTP implements api.StatusReader.
+func (e *Engine) HTTP(ctx context.Context) (l7.Status, error) { return e.proxy.Status(), nil }
 
 // VRRP implements api.StatusReader.
 func (e *Engine) VRRP(ctx context.Context) ([]vrrp.InstanceStatus, error) {

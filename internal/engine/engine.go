@@ -20,6 +20,7 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/demo"
 	"github.com/fulcrumlb/fulcrum/internal/health"
 	"github.com/fulcrumlb/fulcrum/internal/l4"
+	"github.com/fulcrumlb/fulcrum/internal/l7"
 	"github.com/fulcrumlb/fulcrum/internal/notify"
 	"github.com/fulcrumlb/fulcrum/internal/vrrp"
 )
@@ -42,6 +43,7 @@ type Engine struct {
 	opt    Options
 	log    *slog.Logger
 	plane  *l4.Plane
+	proxy  *l7.Proxy
 	demo   *demo.Set
 	health *health.Manager
 	vrrp   *vrrp.Node
@@ -83,6 +85,7 @@ func New(ctx context.Context, initial *config.Config, opt Options) (*Engine, err
 		started: time.Now(),
 	}
 	e.health = health.NewManager(health.Options{Logger: log, OnEvent: e.onHealthEvent, RunScript: e.scriptRunner})
+	e.proxy = l7.New(l7.Options{Logger: log, Health: health.ProbeOptions{RunScript: e.scriptRunner}})
 	e.vrrp = vrrp.New(vrrp.Options{Logger: log, Notifier: vrrpNotifier{e}, Scripts: vrrpNotifier{e}, OnChange: e.onVRRPChange})
 	empty := &config.Config{Timeouts: config.DefaultTimeouts}
 	e.cur.Store(empty)
@@ -139,6 +142,11 @@ func (e *Engine) refresh(ctx context.Context) {
 }
 
 func (e *Engine) shutdown() {
+	pctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := e.proxy.Close(pctx); err != nil {
+		e.log.Warn("closing the HTTP proxy", "err", err)
+	}
+	cancel()
 	if err := e.plane.Close(); err != nil {
 		e.log.Warn("closing data plane", "err", err)
 	}
@@ -240,10 +248,21 @@ func (e *Engine) tryApply(ctx context.Context, next *config.Config) error {
 		}
 		return &api.Error{Code: code, Message: err.Error()}
 	}
-	if err := e.vrrp.Apply(next); err != nil {
-		undo()
+	undoPlane := func() {
 		if rerr := e.plane.Apply(ctx, servable(prev, e.health.Effective(prev)), prev.Timeouts); rerr != nil {
 			e.log.Error("restoring the data plane", "err", rerr)
+		}
+	}
+	if err := e.proxy.Apply(ctx, next.HTTP); err != nil {
+		undo()
+		undoPlane()
+		return &api.Error{Code: api.CodeConfigRejected, Message: "http: " + err.Error()}
+	}
+	if err := e.vrrp.Apply(next); err != nil {
+		undo()
+		undoPlane()
+		if rerr := e.proxy.Apply(ctx, prev.HTTP); rerr != nil {
+			e.log.Error("restoring the HTTP proxy", "err", rerr)
 		}
 		return &api.Error{Code: api.CodeConfigRejected, Message: "vrrp: " + err.Error()}
 	}

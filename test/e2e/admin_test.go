@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"regexp"
 	"strings"
@@ -204,6 +205,20 @@ func TestEmbeddedDefaultDemo(t *testing.T) {
 	}
 	if w, err := whoUDP("127.0.0.1:8053"); err != nil || !strings.HasPrefix(w, "echo-") {
 		t.Fatalf("demo UDP service: %q %v", w, err)
+	}
+	// The L7 listener: proxy_pass with a URI part rewrites the path, and routes pick by language.
+	if body, err := httpGetTCP("http://127.0.0.1:8088/api/users"); err != nil || !strings.HasSuffix(strings.TrimSpace(body), "you asked for /users") {
+		t.Fatalf("demo L7 /api/users: %q %v", body, err)
+	}
+	req, _ := http.NewRequest("GET", "http://127.0.0.1:8088/lang/", nil)
+	req.Header.Set("Accept-Language", "zh-CN,zh;q=0.9,en;q=0.8")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("X-Backend"); got != "web-3" {
+		t.Fatalf("a Chinese reader should reach the Chinese server web-3, reached %q", got)
 	}
 }
 

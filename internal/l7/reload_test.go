@@ -1,0 +1,429 @@
+package l7
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/config"
+)
+
+// A tiny RFC 6455 implementation for the tests (stdlib only): text
+// frames up to 64 KiB, client frames masked.
+
+const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+func wsAccept(key string) string {
+	h := sha1.Sum([]byte(key + wsGUID))
+	return base64.StdEncoding.EncodeToString(h[:])
+}
+
+func wsWrite(w io.Writer, payload []byte, mask bool) error {
+	hdr := []byte{0x81, 0}
+	switch n := len(payload); {
+	case n < 126:
+		hdr[1] = byte(n)
+	default:
+		hdr[1] = 126
+		hdr = binary.BigEndian.AppendUint16(hdr, uint16(n))
+	}
+	p := payload
+	if mask {
+		hdr[1] |= 0x80
+		var key [4]byte
+		_, _ = rand.Read(key[:])
+		hdr = append(hdr, key[:]...)
+		p = make([]byte, len(payload))
+		for i := range payload {
+			p[i] = payload[i] ^ key[i%4]
+		}
+	}
+	_, err := w.Write(append(hdr, p...))
+	return err
+}
+
+func wsRead(r io.Reader) ([]byte, error) {
+	var h [2]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return nil, err
+	}
+	if op := h[0] & 0x0f; op == 0x8 {
+		return nil, io.EOF
+	}
+	n := int(h[1] & 0x7f)
+	if n == 126 {
+		var l [2]byte
+		if _, err := io.ReadFull(r, l[:]); err != nil {
+			return nil, err
+		}
+		n = int(binary.BigEndian.Uint16(l[:]))
+	} else if n == 127 {
+		return nil, errors.New("frame too long for the test")
+	}
+	var key [4]byte
+	masked := h[1]&0x80 != 0
+	if masked {
+		if _, err := io.ReadFull(r, key[:]); err != nil {
+			return nil, err
+		}
+	}
+	p := make([]byte, n)
+	if _, err := io.ReadFull(r, p); err != nil {
+		return nil, err
+	}
+	if masked {
+		for i := range p {
+			p[i] ^= key[i%4]
+		}
+	}
+	return p, nil
+}
+
+// wsEcho answers WebSocket upgrades by echoing "name:payload".
+func wsEcho(name string) func(w http.ResponseWriter, r *http.Request) bool {
+	return func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			return false
+		}
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return true
+		}
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+			wsAccept(r.Header.Get("Sec-WebSocket-Key")) + "\r\n\r\n")
+		_ = brw.Flush()
+		go func() {
+			defer c.Close()
+			for {
+				p, err := wsRead(brw)
+				if err != nil {
+					return
+				}
+				if err := wsWrite(c, append([]byte(name+":"), p...), false); err != nil {
+					return
+				}
+			}
+		}()
+		return true
+	}
+}
+
+// wsConn is a client connection through the proxy.
+type wsConn struct {
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func wsDial(t *testing.T, addr netip.AddrPort, path string) *wsConn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr.String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k [16]byte
+	_, _ = rand.Read(k[:])
+	key := base64.StdEncoding.EncodeToString(k[:])
+	_, _ = io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "+
+		key+"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(c)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Accept") != wsAccept(key) {
+		t.Fatalf("handshake: %s %v", resp.Status, resp.Header)
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	return &wsConn{c: c, br: br}
+}
+
+func (ws *wsConn) echo(msg string) (string, error) {
+	_ = ws.c.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := wsWrite(ws.c, []byte(msg), true); err != nil {
+		return "", err
+	}
+	p, err := wsRead(ws.br)
+	return string(p), err
+}
+
+// TestWebSocketSurvivesApply: an open WebSocket keeps echoing across
+// reloads that replace its upstream group, rebuild the listener's server
+// (new limits, then http2 switched on) and add locations; Close ends it.
+func TestWebSocketSurvivesApply(t *testing.T) {
+	wsb, web := newBackend(t, "ws1"), newBackend(t, "web")
+	wsb.setHandler(wsEcho("ws1"))
+	addr := freeAddr(t, "127.0.0.1")
+	mk := func(weight int, limits config.HTTPLimits, h2 bool, extra ...config.Location) *config.HTTP {
+		locs := append([]config.Location{
+			{Match: "/ws", ProxyPass: "http://ws"},
+			{Match: "/", ProxyPass: "http://web"},
+		}, extra...)
+		return &config.HTTP{
+			Servers: []config.HTTPServer{{Listen: []config.HTTPListen{{Address: addr, HTTP2: h2}}, Locations: locs}},
+			Upstreams: []config.Upstream{
+				{Name: "ws", Servers: []config.UpstreamServer{{Address: wsb.addr, Weight: weight}}},
+				{Name: "web", Servers: servers(web.addr)},
+			},
+			Limits: limits,
+		}
+	}
+	p := startProxy(t, mk(1, config.HTTPLimits{}, false))
+	ws := wsDial(t, addr, "/ws")
+	if got, err := ws.echo("hello"); err != nil || got != "ws1:hello" {
+		t.Fatalf("echo %q %v", got, err)
+	}
+	ln := p.listeners[addr].ln
+	steps := []*config.HTTP{
+		mk(2, config.HTTPLimits{}, false, config.Location{Match: "= /new", Return: &config.Return{Code: 200, Text: "new"}}),
+		mk(2, config.HTTPLimits{MaxHeaders: 50}, false),
+		mk(3, config.HTTPLimits{MaxHeaders: 50}, true),
+	}
+	for i, cfg := range steps {
+		if err := p.Apply(context.Background(), cfg); err != nil {
+			t.Fatalf("apply %d: %v", i, err)
+		}
+		if got, err := ws.echo("again"); err != nil || got != "ws1:again" {
+			t.Fatalf("after apply %d: echo %q %v", i, got, err)
+		}
+		if p.listeners[addr].ln != ln {
+			t.Fatalf("apply %d reopened the listening socket", i)
+		}
+		_, body := get(t, client(addr), "GET", "http://x/page", nil, "")
+		if decode(t, body).Name != "web" {
+			t.Fatalf("after apply %d: HTTP request failed: %q", i, body)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ws.echo("bye"); err == nil {
+		t.Errorf("the WebSocket survived Close")
+	}
+}
+
+// TestApplyKeepsState: an unchanged upstream group keeps its balancer
+// (the smooth WRR sequence goes on), its failure state and its idle
+// connections across a reload; counters of servers and locations too.
+func TestApplyKeepsState(t *testing.T) {
+	a, b, c := newBackend(t, "a"), newBackend(t, "b"), newBackend(t, "c")
+	dead := deadAddr(t)
+	addr := freeAddr(t, "127.0.0.1")
+	mk := func(ret string) *config.HTTP {
+		return oneServer(addr, []config.Location{
+			{Match: "/", ProxyPass: "http://w"},
+			{Match: "= /r", Return: &config.Return{Code: 200, Text: ret}},
+			{Match: "/d/", ProxyPass: "http://d"},
+		},
+			config.Upstream{Name: "w", Servers: []config.UpstreamServer{{Address: a.addr, Weight: 5}, {Address: b.addr}, {Address: c.addr}}},
+			config.Upstream{Name: "d", Servers: servers(dead, b.addr)})
+	}
+	p := startProxy(t, mk("one"))
+	hc := client(addr)
+	var seq strings.Builder
+	for range 3 {
+		_, body := get(t, hc, "GET", "http://x/", nil, "")
+		seq.WriteString(decode(t, body).Name)
+	}
+	get(t, hc, "GET", "http://x/d/", nil, "") // marks the dead server failed
+	if err := p.Apply(context.Background(), mk("two")); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := get(t, hc, "GET", "http://x/r", nil, ""); body != "two" {
+		t.Fatalf("new config not in force: %q", body)
+	}
+	for range 4 {
+		_, body := get(t, hc, "GET", "http://x/", nil, "")
+		seq.WriteString(decode(t, body).Name)
+	}
+	if want := "aabacaa"; seq.String() != want {
+		t.Errorf("sequence across the reload %s, want %s (balancer state kept)", seq.String(), want)
+	}
+	get(t, hc, "GET", "http://x/d/", nil, "")
+	st := p.Status()
+	var d UpstreamStatus
+	for _, u := range st.Upstreams {
+		if u.Name == "d" {
+			d = u
+		}
+	}
+	if d.Peers[0].Counters.Requests != 1 {
+		t.Errorf("dead server tried %d times; its failure was forgotten by the reload", d.Peers[0].Counters.Requests)
+	}
+	if n := a.conns.Load(); n != 1 {
+		t.Errorf("backend a saw %d connections, want 1 (keep-alive pool kept)", n)
+	}
+	if loc := st.Servers[0].Locations[0]; loc.Match != "/" || loc.Counters.Requests != 7 || loc.Counters.Responses2xx != 7 {
+		t.Errorf("location counters %+v", loc)
+	}
+}
+
+// TestApplyAllOrNothing: a configuration that fails (a bad regex, a port
+// held by someone else, a missing certificate) changes nothing.
+func TestApplyAllOrNothing(t *testing.T) {
+	be := newBackend(t, "one")
+	addr := freeAddr(t, "127.0.0.1")
+	good := oneServer(addr, []config.Location{{Match: "/", ProxyPass: "http://" + be.addr}})
+	p := startProxy(t, good)
+
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busyAddr := busy.Addr().(*net.TCPAddr).AddrPort()
+	other := freeAddr(t, "127.0.0.1")
+	bad := []struct {
+		name string
+		cfg  *config.HTTP
+		want string
+	}{
+		{"bad regex", oneServer(addr, []config.Location{{Match: "~ (a", ProxyPass: "http://" + be.addr}}), "location"},
+		{"port busy", &config.HTTP{Servers: []config.HTTPServer{
+			{Listen: []config.HTTPListen{{Address: other}}, Locations: []config.Location{{Match: "/", Return: &config.Return{Code: 200, Text: "x"}}}},
+			{Listen: []config.HTTPListen{{Address: busyAddr}}, Locations: []config.Location{{Match: "/", Return: &config.Return{Code: 200, Text: "x"}}}},
+		}}, "listen"},
+		{"missing certificate", &config.HTTP{Servers: []config.HTTPServer{{
+			Listen:       []config.HTTPListen{{Address: addr, TLS: true}},
+			Certificates: []config.Certificate{{CertFile: "/nonexistent.crt", KeyFile: "/nonexistent.key"}},
+		}}}, "certificate"},
+		{"unknown upstream variable", oneServer(addr, []config.Location{{Match: "/", ProxyPass: "http://" + be.addr,
+			SetHeaders: []config.Header{{Name: "X", Value: "$no_such_thing"}}}}), "unknown variable"},
+		{"uri part in regex location", oneServer(addr, []config.Location{{Match: "~ ^/a", ProxyPass: "http://" + be.addr + "/x"}}), "cannot have URI part"},
+		{"bad balance", oneServer(addr, []config.Location{{Match: "/", ProxyPass: "http://u"}},
+			config.Upstream{Name: "u", Balance: "fastest", Servers: servers(be.addr)}), "balance"},
+	}
+	for _, tc := range bad {
+		err := p.Apply(context.Background(), tc.cfg)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one mentioning %q", tc.name, err, tc.want)
+		}
+		resp, body := get(t, client(addr), "GET", "http://x/", nil, "")
+		if resp.StatusCode != 200 || decode(t, body).Name != "one" {
+			t.Fatalf("%s: the running config changed: %d %q", tc.name, resp.StatusCode, body)
+		}
+	}
+	if c, err := net.DialTimeout("tcp", other.String(), time.Second); err == nil {
+		c.Close()
+		t.Errorf("a failed Apply left %s open", other)
+	}
+	// Removing the listener closes it.
+	other2 := freeAddr(t, "127.0.0.1")
+	if err := p.Apply(context.Background(), oneServer(other2, []config.Location{{Match: "/", ProxyPass: "http://" + be.addr}})); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 3*time.Second, "old listener closed", func() bool {
+		c, err := net.DialTimeout("tcp", addr.String(), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	if resp, _ := get(t, client(other2), "GET", "http://x/", nil, ""); resp.StatusCode != 200 {
+		t.Errorf("new listener: %d", resp.StatusCode)
+	}
+}
+
+// TestInFlightAcrossApply: a request in progress during a reload that
+// rebuilds the listener's server completes; a keep-alive connection of
+// the old server is told "Connection: close".
+func TestInFlightAcrossApply(t *testing.T) {
+	be := newBackend(t, "one")
+	release := make(chan struct{})
+	be.setHandler(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/slow" {
+			<-release
+			_, _ = io.WriteString(w, "slow done")
+			return true
+		}
+		return false
+	})
+	addr := freeAddr(t, "127.0.0.1")
+	cfg := oneServer(addr, []config.Location{{Match: "/", ProxyPass: "http://" + be.addr}})
+	p := startProxyOpts(t, cfg, Options{DrainDelay: 500 * time.Millisecond})
+	hc := client(addr)
+	done := make(chan string, 1)
+	go func() {
+		_, body := get(t, hc, "GET", "http://x/slow", nil, "")
+		done <- body
+	}()
+	eventually(t, 3*time.Second, "slow request at the backend", func() bool { return be.count() == 1 })
+	keep := client(addr)
+	get(t, keep, "GET", "http://x/", nil, "") // an idle keep-alive connection
+	cfg2 := oneServer(addr, []config.Location{{Match: "/", ProxyPass: "http://" + be.addr}})
+	cfg2.Limits.MaxHeaders = 42
+	if err := p.Apply(context.Background(), cfg2); err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := get(t, keep, "GET", "http://x/", nil, "")
+	if !resp.Close {
+		t.Errorf("a request on the old server's keep-alive connection did not get Connection: close")
+	}
+	close(release)
+	select {
+	case body := <-done:
+		if body != "slow done" {
+			t.Errorf("in-flight request got %q", body)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("in-flight request did not complete")
+	}
+}
+
+// TestCloseGraceful: Close waits for requests in flight, refuses new
+// connections and returns once they are done.
+func TestCloseGraceful(t *testing.T) {
+	be := newBackend(t, "one")
+	be.setHandler(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/slow" {
+			time.Sleep(300 * time.Millisecond)
+			_, _ = io.WriteString(w, "slow done")
+			return true
+		}
+		return false
+	})
+	addr := freeAddr(t, "127.0.0.1")
+	p := New(Options{Logger: testLogger(t), DrainDelay: 10 * time.Millisecond})
+	if err := p.Apply(context.Background(), oneServer(addr, []config.Location{{Match: "/", ProxyPass: "http://" + be.addr}})); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan string, 1)
+	go func() {
+		_, body := get(t, client(addr), "GET", "http://x/slow", nil, "")
+		done <- body
+	}()
+	eventually(t, 3*time.Second, "request at the backend", func() bool { return be.count() == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	select {
+	case body := <-done:
+		if body != "slow done" {
+			t.Errorf("in-flight request got %q", body)
+		}
+	default:
+		t.Fatal("Close returned before the request in flight completed")
+	}
+	if c, err := net.DialTimeout("tcp", addr.String(), time.Second); err == nil {
+		c.Close()
+		t.Errorf("listener still open after Close")
+	}
+	if err := p.Apply(context.Background(), oneServer(addr, nil)); err == nil {
+		t.Errorf("Apply after Close succeeded")
+	}
+}
