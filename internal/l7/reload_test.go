@@ -1,13 +1,7 @@
 package l7
 
 import (
-	"bufio"
 	"context"
-	"crypto/rand"
-	"crypto/sha1"
-	"encoding/base64"
-	"encoding/binary"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -17,145 +11,17 @@ import (
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/config"
+	"github.com/fulcrumlb/fulcrum/internal/l7/wstest"
 )
 
-// A tiny RFC 6455 implementation for the tests (stdlib only): text
-// frames up to 64 KiB, client frames masked.
-
-const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-func wsAccept(key string) string {
-	h := sha1.Sum([]byte(key + wsGUID))
-	return base64.StdEncoding.EncodeToString(h[:])
-}
-
-func wsWrite(w io.Writer, payload []byte, mask bool) error {
-	hdr := []byte{0x81, 0}
-	switch n := len(payload); {
-	case n < 126:
-		hdr[1] = byte(n)
-	default:
-		hdr[1] = 126
-		hdr = binary.BigEndian.AppendUint16(hdr, uint16(n))
-	}
-	p := payload
-	if mask {
-		hdr[1] |= 0x80
-		var key [4]byte
-		_, _ = rand.Read(key[:])
-		hdr = append(hdr, key[:]...)
-		p = make([]byte, len(payload))
-		for i := range payload {
-			p[i] = payload[i] ^ key[i%4]
-		}
-	}
-	_, err := w.Write(append(hdr, p...))
-	return err
-}
-
-func wsRead(r io.Reader) ([]byte, error) {
-	var h [2]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		return nil, err
-	}
-	if op := h[0] & 0x0f; op == 0x8 {
-		return nil, io.EOF
-	}
-	n := int(h[1] & 0x7f)
-	if n == 126 {
-		var l [2]byte
-		if _, err := io.ReadFull(r, l[:]); err != nil {
-			return nil, err
-		}
-		n = int(binary.BigEndian.Uint16(l[:]))
-	} else if n == 127 {
-		return nil, errors.New("frame too long for the test")
-	}
-	var key [4]byte
-	masked := h[1]&0x80 != 0
-	if masked {
-		if _, err := io.ReadFull(r, key[:]); err != nil {
-			return nil, err
-		}
-	}
-	p := make([]byte, n)
-	if _, err := io.ReadFull(r, p); err != nil {
-		return nil, err
-	}
-	if masked {
-		for i := range p {
-			p[i] ^= key[i%4]
-		}
-	}
-	return p, nil
-}
-
-// wsEcho answers WebSocket upgrades by echoing "name:payload".
-func wsEcho(name string) func(w http.ResponseWriter, r *http.Request) bool {
-	return func(w http.ResponseWriter, r *http.Request) bool {
-		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-			return false
-		}
-		c, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			return true
-		}
-		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
-			wsAccept(r.Header.Get("Sec-WebSocket-Key")) + "\r\n\r\n")
-		_ = brw.Flush()
-		go func() {
-			defer c.Close()
-			for {
-				p, err := wsRead(brw)
-				if err != nil {
-					return
-				}
-				if err := wsWrite(c, append([]byte(name+":"), p...), false); err != nil {
-					return
-				}
-			}
-		}()
-		return true
-	}
-}
-
-// wsConn is a client connection through the proxy.
-type wsConn struct {
-	c  net.Conn
-	br *bufio.Reader
-}
-
-func wsDial(t *testing.T, addr netip.AddrPort, path string) *wsConn {
+// wsDial opens a WebSocket through the proxy (package wstest).
+func wsDial(t *testing.T, addr netip.AddrPort, path string) *wstest.Conn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr.String(), 5*time.Second)
+	ws, err := wstest.Dial(addr.String(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var k [16]byte
-	_, _ = rand.Read(k[:])
-	key := base64.StdEncoding.EncodeToString(k[:])
-	_, _ = io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "+
-		key+"\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	br := bufio.NewReader(c)
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Accept") != wsAccept(key) {
-		t.Fatalf("handshake: %s %v", resp.Status, resp.Header)
-	}
-	_ = c.SetReadDeadline(time.Time{})
-	return &wsConn{c: c, br: br}
-}
-
-func (ws *wsConn) echo(msg string) (string, error) {
-	_ = ws.c.SetDeadline(time.Now().Add(5 * time.Second))
-	if err := wsWrite(ws.c, []byte(msg), true); err != nil {
-		return "", err
-	}
-	p, err := wsRead(ws.br)
-	return string(p), err
+	return ws
 }
 
 // TestWebSocketSurvivesApply: an open WebSocket keeps echoing across
@@ -163,7 +29,7 @@ func (ws *wsConn) echo(msg string) (string, error) {
 // (new limits, then http2 switched on) and add locations; Close ends it.
 func TestWebSocketSurvivesApply(t *testing.T) {
 	wsb, web := newBackend(t, "ws1"), newBackend(t, "web")
-	wsb.setHandler(wsEcho("ws1"))
+	wsb.setHandler(wstest.Echo("ws1"))
 	addr := freeAddr(t, "127.0.0.1")
 	mk := func(weight int, limits config.HTTPLimits, h2 bool, extra ...config.Location) *config.HTTP {
 		locs := append([]config.Location{
@@ -181,7 +47,7 @@ func TestWebSocketSurvivesApply(t *testing.T) {
 	}
 	p := startProxy(t, mk(1, config.HTTPLimits{}, false))
 	ws := wsDial(t, addr, "/ws")
-	if got, err := ws.echo("hello"); err != nil || got != "ws1:hello" {
+	if got, err := ws.Echo("hello"); err != nil || got != "ws1:hello" {
 		t.Fatalf("echo %q %v", got, err)
 	}
 	ln := p.listeners[addr].ln
@@ -194,7 +60,7 @@ func TestWebSocketSurvivesApply(t *testing.T) {
 		if err := p.Apply(context.Background(), cfg); err != nil {
 			t.Fatalf("apply %d: %v", i, err)
 		}
-		if got, err := ws.echo("again"); err != nil || got != "ws1:again" {
+		if got, err := ws.Echo("again"); err != nil || got != "ws1:again" {
 			t.Fatalf("after apply %d: echo %q %v", i, got, err)
 		}
 		if p.listeners[addr].ln != ln {
@@ -210,7 +76,7 @@ func TestWebSocketSurvivesApply(t *testing.T) {
 	if err := p.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ws.echo("bye"); err == nil {
+	if _, err := ws.Echo("bye"); err == nil {
 		t.Errorf("the WebSocket survived Close")
 	}
 }
