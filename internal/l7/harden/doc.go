@@ -77,7 +77,8 @@
 //
 // # Request checks (Handler)
 //
-// Before routing and ACLs: CONNECT and TRACE 405; absolute-form for a host
+// Before routing and ACLs: CONNECT and TRACE 405; PRI (an h2c preface on a
+// server without h2c) 400; absolute-form for a host
 // not in Options.Hosts 421 (no open proxy); paths nginx's normalisation
 // refuses (route.ParseURI) 400; header count 431 (for HTTP/2, where no wire
 // vetter counts); underscores in names dropped (nginx

@@ -90,7 +90,7 @@ var forwardingHeaders = [...]string{
 //   - past MaxRequestsPerConn requests on a connection → the response
 //     closes it.
 //
-// 400s close the connection (nginx drops keep-alive after a 400,
+// 400s close an HTTP/1 connection (nginx drops keep-alive after a 400,
 // ngx_http_special_response_handler).
 func Handler(next http.Handler, opt Options) http.Handler {
 	h := &handler{next: next, opt: opt}
@@ -118,8 +118,10 @@ type handler struct {
 	wild  []string // ".example.com"
 }
 
-func (h *handler) refuse(w http.ResponseWriter, code int, msg string) {
-	if code == http.StatusBadRequest {
+func refuse(w http.ResponseWriter, r *http.Request, code int, msg string) {
+	if code == http.StatusBadRequest && r.ProtoMajor < 2 {
+		// Not on HTTP/2: there Go turns it into a GOAWAY for every
+		// stream of the connection.
 		w.Header().Set("Connection", "close")
 	}
 	http.Error(w, msg, code)
@@ -129,14 +131,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodConnect, http.MethodTrace:
 		w.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
-		h.refuse(w, http.StatusMethodNotAllowed, "method not allowed")
+		refuse(w, r, http.StatusMethodNotAllowed, "method not allowed")
 		return
-	case "PRI-disabled":
+	case "PRI":
 		// Only the HTTP/2 preface says PRI. Conn passes a preface through;
 		// on a server without h2c net/http then hands "PRI *" to the
 		// handler as a request (http1ServerSupportsRequest): not one to
 		// route or forward.
-		h.refuse(w, http.StatusBadRequest, "bad request")
+		refuse(w, r, http.StatusBadRequest, "bad request")
 		return
 	}
 	n := 0
@@ -144,20 +146,20 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		n += len(vv)
 	}
 	if n > h.opt.MaxHeaders {
-		h.refuse(w, http.StatusRequestHeaderFieldsTooLarge, "too many header fields")
+		refuse(w, r, http.StatusRequestHeaderFieldsTooLarge, "too many header fields")
 		return
 	}
 	if r.URL.IsAbs() && !h.ours(r.URL.Hostname()) {
-		h.refuse(w, http.StatusMisdirectedRequest, "misdirected request")
+		refuse(w, r, http.StatusMisdirectedRequest, "misdirected request")
 		return
 	}
 	if r.RequestURI != "*" {
 		if _, err := route.ParseURI(r.RequestURI, true); err != nil {
-			h.refuse(w, http.StatusBadRequest, "bad request")
+			refuse(w, r, http.StatusBadRequest, "bad request")
 			return
 		}
 		if h.opt.RejectEncodedSlash && hasEncodedSlash(r.RequestURI) {
-			h.refuse(w, http.StatusBadRequest, "bad request")
+			refuse(w, r, http.StatusBadRequest, "bad request")
 			return
 		}
 	}
@@ -166,7 +168,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if strings.IndexByte(name, '_') >= 0 {
 			switch h.opt.Underscores {
 			case UnderscoreReject:
-				h.refuse(w, http.StatusBadRequest, "bad request")
+				refuse(w, r, http.StatusBadRequest, "bad request")
 				return
 			case UnderscoreDrop:
 				delete(r.Header, name)

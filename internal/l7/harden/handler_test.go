@@ -54,6 +54,11 @@ func TestHandlerTable(t *testing.T) {
 		{name: "GET passes", req: mk("GET", "/a"), status: 0},
 		{name: "CONNECT", req: mk("CONNECT", "/"), status: 405},
 		{name: "TRACE", req: mk("TRACE", "/a"), status: 405},
+		{name: "PRI", req: func() *http.Request {
+			r := mk("PRI", "/")()
+			r.RequestURI = "*"
+			return r
+		}, status: 400},
 		{name: "OPTIONS asterisk passes", req: func() *http.Request {
 			r := mk("OPTIONS", "/")()
 			r.RequestURI = "*"
@@ -134,6 +139,17 @@ func TestHandlerTable(t *testing.T) {
 			}
 			if tc.status == 400 && rec.Header().Get("Connection") != "close" {
 				t.Error("400 without Connection: close")
+			}
+			if tc.status == 400 {
+				// On HTTP/2 the same refusal must not close the
+				// connection (Go would send GOAWAY).
+				r := tc.req()
+				r.ProtoMajor, r.ProtoMinor, r.Proto = 2, 0, "HTTP/2.0"
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, r)
+				if rec.Code != 400 || rec.Header().Get("Connection") != "" {
+					t.Errorf("HTTP/2: status %d Connection %q; want 400 without Connection", rec.Code, rec.Header().Get("Connection"))
+				}
 			}
 			if tc.status == 405 && rec.Header().Get("Allow") == "" {
 				t.Error("405 without Allow (RFC 9110 §15.5.6)")
