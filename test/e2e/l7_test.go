@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fulcrumlb/fulcrum/internal/l7/balance"
 	"github.com/fulcrumlb/fulcrum/internal/l7/wstest"
 )
 
@@ -93,7 +94,11 @@ http:
         - {match: /sticky/, proxy_pass: "http://sticky"}
         - {match: /ws/, proxy_pass: "http://ws"}
         - {match: /seq/, proxy_pass: "http://seq"}
+        - {match: /hash/, proxy_pass: "http://hashed"}
 %s  upstreams:
+    - name: hashed
+      balance: hash $request_uri consistent
+      servers: ["%s", "%s", "%s"]
     - name: seq
       servers: ["%s weight=5", "%s", "%s"]
     - name: swrr
@@ -106,7 +111,7 @@ http:
         - {address: "%s", cookie: s1}
         - {address: "%s", cookie: s2}
     - {name: ws, servers: ["%s"]}
-`, ip, port, extra, bk["a"].addr, bk["b"].addr, bk["c"].addr, bk["a"].addr, bk["b"].addr, bk["c"].addr, bk["zh"].addr, bk["en"].addr,
+`, ip, port, extra, bk["a"].addr, bk["b"].addr, bk["c"].addr, bk["a"].addr, bk["b"].addr, bk["c"].addr, bk["a"].addr, bk["b"].addr, bk["c"].addr, bk["zh"].addr, bk["en"].addr,
 			bk["s1"].addr, bk["s2"].addr, bk["ws"].addr)
 	}
 	n := start(t, conf(""))
@@ -139,6 +144,35 @@ http:
 	}
 	if got := strings.Join(seq, " "); got != "a a b a c a a" {
 		t.Errorf("smooth WRR 5,1,1 = %q, want a a b a c a a", got)
+	}
+
+	// hash $request_uri consistent: the binary maps every key as nginx's ketama does (the balance package is
+	// checked against nginx 1.22 itself), and a key always reaches the same server.
+	cfg, err := balance.ParseNginx("hash $request_uri consistent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var peers []balance.Peer
+	for _, name := range []string{"a", "b", "c"} {
+		peers = append(peers, balance.Peer{Name: bk[name].addr, Addr: bk[name].addr, Weight: 1})
+	}
+	model, err := balance.New(cfg, peers, balance.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 12 {
+		uri := fmt.Sprintf("/hash/key%d", i)
+		sel, err := model.Pick(&balance.Request{Key: uri, URI: uri})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{bk["a"].addr: "a", bk["b"].addr: "b", bk["c"].addr: "c"}[sel.Peer().Addr]
+		sel.Done(true)
+		for range 2 {
+			if _, who, _, _ := get(t, c, front+uri); who != want {
+				t.Fatalf("%s reached %s, ketama says %s", uri, who, want)
+			}
+		}
 	}
 
 	// Accept-Language with q-values.
