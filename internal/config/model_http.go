@@ -20,6 +20,13 @@ type HTTP struct {
 
 	AccessLog AccessLog  `json:"access_log,omitzero"`
 	Limits    HTTPLimits `json:"limits,omitzero"`
+
+	// Zones for limit_req / limit_conn, variables from maps, and the
+	// accept-time flood defence.
+	LimitReqZones  []LimitReqZone  `json:"limit_req_zones,omitempty"`
+	LimitConnZones []LimitConnZone `json:"limit_conn_zones,omitempty"`
+	Maps           []Map           `json:"maps,omitempty"`
+	Flood          FloodDefence    `json:"flood,omitzero"`
 }
 
 // AccessLog writes one line per request.
@@ -95,6 +102,19 @@ type Location struct {
 	NextUpstream        []string      `json:"next_upstream,omitempty"`
 	NextUpstreamTries   int           `json:"next_upstream_tries,omitempty"`
 	NextUpstreamTimeout time.Duration `json:"next_upstream_timeout,omitempty"`
+
+	// Phase features, run in nginx's phase order: rewrite, then
+	// limit_conn/limit_req (preaccess; a `return` location never gets
+	// there), then referers/secure link (access), then the proxy, with
+	// compression and image recompression on the way back.
+	LimitReq         []LimitReq        `json:"limit_req,omitempty"`
+	LimitReqStatus   int               `json:"limit_req_status,omitempty"` // default 503
+	LimitConn        []LimitConn       `json:"limit_conn,omitempty"`
+	LimitConnStatus  int               `json:"limit_conn_status,omitempty"` // default 503
+	Referers         *Referers         `json:"referers,omitempty"`
+	SecureLink       *SecureLink       `json:"secure_link,omitempty"`
+	Compression      *Compression      `json:"compression,omitempty"`
+	ImageCompression *ImageCompression `json:"image_compression,omitempty"`
 
 	ConnectTimeout time.Duration `json:"connect_timeout,omitempty"` // proxy_connect_timeout, default 60 s
 	ReadTimeout    time.Duration `json:"read_timeout,omitempty"`    // proxy_read_timeout, default 60 s
