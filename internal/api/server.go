@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 )
@@ -117,6 +118,13 @@ func NewHandler(adm Admin, opt ServerOptions) http.Handler {
 	if opt.Metrics != nil {
 		mux.Handle(PathMetrics, opt.Metrics)
 	}
+	// Go profiles, on the admin listeners only (the unix socket, or TCP
+	// with the token): `go tool pprof` against a live node.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	if opt.Token == "" {
 		return mux
 	}
