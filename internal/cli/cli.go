@@ -60,6 +60,8 @@ Usage:
   fulcrum check [-c FILE]      validate a config; print the normalised model or every error
   fulcrum adm ARGS...          ipvsadm-compatible administration (also: invoke as "ipvsadm")
   fulcrum reload               make the running fulcrum re-read its config file
+  fulcrum realserver up|down --vip IP --mode dr|tun [--dev IF]
+                               prepare a real server for DR/TUN (VIP on lo, ARP sysctls, decap)
   fulcrum version              print the version
 
 Environment for adm and reload:
@@ -89,6 +91,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return adm(ctx, "fulcrum adm", rest, stdin, stdout, stderr)
 	case "reload":
 		return reload(ctx, rest, stdout, stderr)
+	case "realserver":
+		return realServer(ctx, rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "fulcrum %s (%s, %s/%s)\n", version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return exitOK

@@ -11,6 +11,7 @@ import (
 // out, so that the output means the same thing whatever the defaults.
 type fileConfig struct {
 	DataPlane      string              `yaml:"data_plane,omitempty"`
+	XDP            *fileXDP            `yaml:"xdp,omitempty"`
 	Admin          fileAdmin           `yaml:"admin"`
 	Timeouts       fileTimeouts        `yaml:"timeouts"`
 	Global         *fileGlobal         `yaml:"global,omitempty"`
@@ -20,6 +21,11 @@ type fileConfig struct {
 	VRRPSyncGroups []fileVRRPSyncGroup `yaml:"vrrp_sync_groups,omitempty"`
 	HTTP           *fileHTTP           `yaml:"http,omitempty"`
 	Demo           *fileDemo           `yaml:"demo,omitempty"`
+}
+
+type fileXDP struct {
+	Interfaces []string `yaml:"interfaces,omitempty"`
+	Mode       string   `yaml:"mode,omitempty"`
 }
 
 type fileAdmin struct {
@@ -85,6 +91,7 @@ func Marshal(c *Config) ([]byte, error) {
 	Normalize(c)
 	f := fileConfig{
 		DataPlane: c.DataPlane,
+		XDP:       marshalXDP(c.XDP),
 		Admin:     fileAdmin{Socket: c.Admin.Socket, Listen: c.Admin.Listen, TokenFile: c.Admin.TokenFile},
 		Timeouts: fileTimeouts{
 			TCP:    formatDuration(c.Timeouts.TCP),
@@ -152,4 +159,11 @@ func addrString(a interface {
 		return ""
 	}
 	return a.String()
+}
+
+func marshalXDP(x XDPConfig) *fileXDP {
+	if len(x.Interfaces) == 0 && x.Mode == "" {
+		return nil
+	}
+	return &fileXDP{Interfaces: x.Interfaces, Mode: x.Mode}
 }

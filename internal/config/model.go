@@ -16,10 +16,15 @@ type Config struct {
 
 	// DataPlane chooses how services are forwarded: "proxy" (the
 	// userspace proxy; the default for native configs) refuses real servers
-	// it cannot forward as configured (route, tunnel); "auto" runs them
-	// through the proxy as NAT and says so (the default for keepalived.conf,
-	// whose lb_kind DR/TUN a host without IPVS cannot honour).
+	// it cannot forward as configured (route, tunnel); "xdp" forwards every
+	// service at packet level in the kernel (DR, TUN, NAT); "auto" (the
+	// default for keepalived.conf) gives services with route or tunnel real
+	// servers to XDP when this host can run it, and otherwise proxies them
+	// as NAT and says so, keeping NAT-only services on the proxy.
 	DataPlane string `json:"data_plane,omitempty"`
+
+	// XDP configures the kernel data plane.
+	XDP XDPConfig `json:"xdp,omitzero"`
 
 	Admin    Admin     `json:"admin"`
 	Timeouts Timeouts  `json:"timeouts"`
@@ -68,7 +73,19 @@ var DefaultTimeouts = Timeouts{TCP: 900 * time.Second, TCPFin: 120 * time.Second
 const (
 	DataPlaneProxy = "proxy"
 	DataPlaneAuto  = "auto"
+	DataPlaneXDP   = "xdp"
 )
+
+// XDPConfig configures the XDP data plane.
+type XDPConfig struct {
+	// Interfaces receive the virtual services' traffic; the program is
+	// attached to each. Empty with data_plane auto: the VRRP instances'
+	// interfaces.
+	Interfaces []string `json:"interfaces,omitempty"`
+	// Mode is the attach mode: "" (native if the driver can, else
+	// generic), "native" or "generic".
+	Mode string `json:"mode,omitempty"`
+}
 
 // Protocol is a virtual service's transport protocol.
 type Protocol string
@@ -215,6 +232,7 @@ func (c *Config) Clone() *Config {
 		d := Demo{Backends: append([]DemoBackend(nil), c.Demo.Backends...)}
 		n.Demo = &d
 	}
+	n.XDP.Interfaces = append([]string(nil), c.XDP.Interfaces...)
 	cloneExtensions(&n)
 	return &n
 }

@@ -568,11 +568,23 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 	}
 	if r := d.resolve(root); r != nil && !isNull(r) && r.Kind != yaml.MappingNode {
 		d.fatal = true
-		d.errorf(r, "", "expected a mapping of data_plane, admin, timeouts, services, global, vrrp_instances, vrrp_scripts, vrrp_sync_groups, http and demo at the top level, got %s", describe(r))
+		d.errorf(r, "", "expected a mapping of data_plane, xdp, admin, timeouts, services, global, vrrp_instances, vrrp_scripts, vrrp_sync_groups, http and demo at the top level, got %s", describe(r))
 		return
 	}
 	d.mapping(root, "", []field{
 		{"data_plane", func(v *yaml.Node, p string) { d.str(v, p, &c.DataPlane) }},
+		{"xdp", func(v *yaml.Node, p string) {
+			d.mapping(v, p, []field{
+				{"interfaces", func(v *yaml.Node, p string) {
+					d.sequence(v, p, func(item *yaml.Node, ip string) {
+						var name string
+						d.str(item, ip, &name)
+						c.XDP.Interfaces = append(c.XDP.Interfaces, name)
+					})
+				}},
+				{"mode", func(v *yaml.Node, p string) { d.str(v, p, &c.XDP.Mode) }},
+			})
+		}},
 		{"admin", func(v *yaml.Node, p string) { d.admin(v, p, &c.Admin) }},
 		{"timeouts", func(v *yaml.Node, p string) { d.timeouts(v, p, &c.Timeouts) }},
 		{"services", func(v *yaml.Node, p string) {

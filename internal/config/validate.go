@@ -146,10 +146,22 @@ func Validate(c *Config) Diagnostics {
 	v := &validator{}
 	switch c.DataPlane {
 	case "", DataPlaneProxy, DataPlaneAuto:
-	case "xdp":
-		v.errorf("data_plane", "the xdp data plane is not built yet; use proxy or auto")
+	case DataPlaneXDP:
+		if len(c.XDP.Interfaces) == 0 {
+			v.errorf("xdp.interfaces", "data_plane xdp needs the interfaces that receive the services' traffic")
+		}
 	default:
-		v.errorf("data_plane", "unknown data plane %q (want proxy or auto)", c.DataPlane)
+		v.errorf("data_plane", "unknown data plane %q (want proxy, xdp or auto)", c.DataPlane)
+	}
+	switch c.XDP.Mode {
+	case "", "native", "generic":
+	default:
+		v.errorf("xdp.mode", "unknown XDP attach mode %q (want native or generic)", c.XDP.Mode)
+	}
+	for i, name := range c.XDP.Interfaces {
+		if name == "" || strings.ContainsAny(name, " /") || len(name) > 15 {
+			v.errorf(fmt.Sprintf("xdp.interfaces[%d]", i), "bad interface name %q", name)
+		}
 	}
 	v.admin(&c.Admin)
 	v.timeouts(&c.Timeouts)

@@ -125,7 +125,7 @@ func (e *Engine) withReal(ctx context.Context, k api.ServiceKey, r api.Real, fn 
 
 func (e *Engine) Zero(ctx context.Context, k *api.ServiceKey) error {
 	if k == nil {
-		e.plane.Zero(nil)
+		e.planes.zero(nil)
 		return nil
 	}
 	key, err := keyFromAPI(*k)
@@ -135,7 +135,7 @@ func (e *Engine) Zero(ctx context.Context, k *api.ServiceKey) error {
 	if e.cur.Load().Find(key) < 0 {
 		return api.Errorf(api.CodeNoService, "no such service %s", key)
 	}
-	e.plane.Zero(&key)
+	e.planes.zero(&key)
 	return nil
 }
 
@@ -169,7 +169,7 @@ func secs(d time.Duration) int { return int(d / time.Second) }
 func (e *Engine) Services(ctx context.Context) ([]api.Service, error) {
 	cfg := e.cur.Load()
 	status := map[config.ServiceKey]l4.ServiceStatus{}
-	for _, st := range e.plane.Status() {
+	for _, st := range e.planes.status() {
 		status[st.Key] = st
 	}
 	healthOf := map[config.ServiceKey]*health.ServiceStatus{}
@@ -202,7 +202,8 @@ func (e *Engine) Services(ctx context.Context) ([]api.Service, error) {
 			}
 			if i := s.FindReal(d.Addr); i >= 0 {
 				cr := s.Reals[i]
-				if cfg.DataPlane != config.DataPlaneAuto {
+				// What really happens: the proxy only forwards as NAT.
+				if e.planes.onKernel(s.ServiceKey) || cfg.DataPlane != config.DataPlaneAuto {
 					r.Forward = forwardName(cr.Forward)
 				}
 				r.UpperThreshold, r.LowerThreshold = cr.UpperThreshold, cr.LowerThreshold
@@ -224,7 +225,7 @@ func (e *Engine) VRRP(ctx context.Context) ([]vrrp.InstanceStatus, error) {
 
 // Conns implements api.Admin.
 func (e *Engine) Conns(ctx context.Context) ([]api.Conn, error) {
-	cs := e.plane.Conns()
+	cs := e.planes.conns()
 	out := make([]api.Conn, 0, len(cs))
 	for _, c := range cs {
 		p := strings.ToUpper(string(c.Protocol))

@@ -23,6 +23,7 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/l7"
 	"github.com/fulcrumlb/fulcrum/internal/notify"
 	"github.com/fulcrumlb/fulcrum/internal/vrrp"
+	"github.com/fulcrumlb/fulcrum/internal/xdp"
 )
 
 // Options configures an Engine.
@@ -42,7 +43,7 @@ type Options struct {
 type Engine struct {
 	opt    Options
 	log    *slog.Logger
-	plane  *l4.Plane
+	planes *planes
 	proxy  *l7.Proxy
 	demo   *demo.Set
 	health *health.Manager
@@ -79,7 +80,7 @@ func New(ctx context.Context, initial *config.Config, opt Options) (*Engine, err
 	e := &Engine{
 		opt:     opt,
 		log:     log,
-		plane:   l4.New(l4.Options{Logger: log, ConnTabBits: opt.ConnTabBits}),
+		planes:  newPlanes(log, opt.ConnTabBits),
 		demo:    demo.NewSet(log),
 		ops:     make(chan op),
 		started: time.Now(),
@@ -136,7 +137,7 @@ func (e *Engine) Run(ctx context.Context) {
 // a checker took a real server down or up, or quorum changed.
 func (e *Engine) refresh(ctx context.Context) {
 	cur := e.cur.Load()
-	if err := e.plane.Apply(ctx, servable(cur, e.health.Effective(cur)), cur.Timeouts); err != nil {
+	if _, err := e.planes.apply(ctx, cur, e.health.Effective(cur)); err != nil {
 		e.log.Error("applying health changes", "err", err)
 	}
 }
@@ -147,8 +148,8 @@ func (e *Engine) shutdown() {
 		e.log.Warn("closing the HTTP proxy", "err", err)
 	}
 	cancel()
-	if err := e.plane.Close(); err != nil {
-		e.log.Warn("closing data plane", "err", err)
+	if err := e.planes.close(); err != nil {
+		e.log.Warn("closing the data planes", "err", err)
 	}
 	e.demo.Close()
 	if n := e.notifier.Load(); n != nil {
@@ -240,16 +241,17 @@ func (e *Engine) tryApply(ctx context.Context, next *config.Config) error {
 		e.health.Apply(prev)
 		return &api.Error{Code: api.CodeConfigRejected, Message: err.Error()}
 	}
-	if err := e.plane.Apply(ctx, servable(next, e.health.Effective(next)), next.Timeouts); err != nil {
+	substituted, err := e.planes.apply(ctx, next, e.health.Effective(next))
+	if err != nil {
 		undo()
 		code := api.CodeConfigRejected
-		if errors.Is(err, l4.ErrUnsupported) {
+		if errors.Is(err, l4.ErrUnsupported) || errors.Is(err, xdp.ErrUnsupported) {
 			code = api.CodeUnsupported
 		}
 		return &api.Error{Code: code, Message: err.Error()}
 	}
 	undoPlane := func() {
-		if rerr := e.plane.Apply(ctx, servable(prev, e.health.Effective(prev)), prev.Timeouts); rerr != nil {
+		if _, rerr := e.planes.apply(ctx, prev, e.health.Effective(prev)); rerr != nil {
 			e.log.Error("restoring the data plane", "err", rerr)
 		}
 	}
@@ -278,7 +280,7 @@ func (e *Engine) tryApply(ctx context.Context, next *config.Config) error {
 			}()
 		}
 	}
-	e.warnSubstitutedForwarding(next)
+	e.warnSubstitutedForwarding(substituted)
 	e.cur.Store(next)
 	e.health.SetHAState(e.isMaster())
 	return nil
@@ -329,7 +331,7 @@ func (e *Engine) Info(ctx context.Context) (api.Info, error) {
 		Version:        e.opt.Version,
 		IPVSVersion:    "1.2.1",
 		ConnTabSize:    1 << connTabBits(e.opt.ConnTabBits),
-		DataPlane:      "proxy",
+		DataPlane:      e.planes.name(),
 		ConfigFile:     e.opt.ConfigPath,
 		StartedAt:      e.started,
 		Reloads:        e.reloads.Load(),

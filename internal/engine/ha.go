@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -130,40 +129,14 @@ func (v vrrpNotifier) RunScript(ctx context.Context, s *config.Script, args []st
 	return n.RunScript(ctx, s, args, timeout)
 }
 
-// servable returns the services as the running data plane will forward
-// them. With data_plane auto, real servers configured for direct routing
-// or tunnelling (keepalived's lb_kind DR/TUN) are proxied as NAT, which
-// is all the userspace data plane can do; with proxy they stay as they
-// are and the data plane refuses them.
-func servable(cfg *config.Config, svcs []config.Service) []config.Service {
-	if cfg.DataPlane != config.DataPlaneAuto {
-		return svcs
-	}
-	out := make([]config.Service, len(svcs))
-	for i, s := range svcs {
-		out[i] = s
-		if !slices.ContainsFunc(s.Reals, func(r config.Real) bool { return r.Forward != config.Masq }) {
-			continue
-		}
-		out[i].Reals = slices.Clone(s.Reals)
-		for j := range out[i].Reals {
-			out[i].Reals[j].Forward = config.Masq
-		}
-	}
-	return out
-}
-
 // warnSubstitutedForwarding logs, once per apply, each real server that
-// data_plane auto proxies although it was configured otherwise.
-func (e *Engine) warnSubstitutedForwarding(cfg *config.Config) {
-	if cfg.DataPlane != config.DataPlaneAuto {
-		return
-	}
-	for _, s := range cfg.Services {
+// data_plane auto proxies as NAT although it was configured otherwise.
+func (e *Engine) warnSubstitutedForwarding(svcs []config.Service) {
+	for _, s := range svcs {
 		for _, r := range s.Reals {
 			if r.Forward != config.Masq {
 				e.log.Warn("real server configured for "+forwardName(r.Forward)+" is proxied as NAT (Masq): "+
-					"this host has no kernel data plane for it yet, so real servers see connections from this host; "+
+					"this host cannot run the XDP data plane for it, so real servers see connections from this host; "+
 					"set proxy_protocol to pass client addresses", "service", s.ServiceKey.String(), "real", r.Address.String())
 			}
 		}
