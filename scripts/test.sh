@@ -13,6 +13,7 @@ pkgs=(
   gcc libc6-dev libpopt-dev libnl-genl-3-dev # the ipvsadm 1.31 oracle (scripts/ipvsadm-oracle.sh)
   keepalived                                # keepalived -t as the oracle for keepalived.conf parsing
   nginx-light haproxy                       # oracles for L7 routing and balancing
+  clang llvm libbpf-dev                     # rebuilding the XDP objects to prove they match the C sources
 )
 missing=()
 for p in "${pkgs[@]}"; do
@@ -39,6 +40,14 @@ if oracle=$(./scripts/ipvsadm-oracle.sh); then
   export FULCRUM_IPVSADM_ORACLE="$oracle"
 else
   echo "test.sh: could not build the ipvsadm oracle; ipvsadm byte-compatibility is then only checked against golden files" >&2
+fi
+
+echo "== XDP objects match their C sources"
+./scripts/xdp-generate.sh
+if ! git diff --quiet -- internal/xdp 2>/dev/null; then
+  git diff --stat -- internal/xdp >&2
+  echo "test.sh: internal/xdp's generated objects differ from what scripts/xdp-generate.sh builds; regenerate and commit them" >&2
+  exit 1
 fi
 
 echo "== go vet"
