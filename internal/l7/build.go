@@ -17,6 +17,7 @@ import (
 
 	"github.com/fulcrumlb/fulcrum/internal/config"
 	"github.com/fulcrumlb/fulcrum/internal/l7/harden"
+	"github.com/fulcrumlb/fulcrum/internal/l7/imgopt"
 	"github.com/fulcrumlb/fulcrum/internal/l7/route"
 )
 
@@ -40,6 +41,17 @@ type snapshot struct {
 	trusted   []netip.Prefix
 	limits    config.HTTPLimits
 	stats     map[string]*counters // by server/location key, carried over reloads
+
+	// The L7 extras (extras.go): maps, limit zones, accept-time flood
+	// defence, image caches by location key.
+	maps      *mapSet
+	reqZones  map[string]*reqZoneConf
+	connZones map[string]*connZoneConf
+	flood     *floodConf
+	imgCaches map[string]*imgopt.Cache
+	// commit runs once the snapshot is published (changes to state
+	// shared with the running snapshot).
+	commit []func()
 }
 
 // listenOpts are the per-socket options; servers sharing an address must
@@ -84,6 +96,9 @@ type locConf struct {
 	readTimeout    time.Duration
 	sendTimeout    time.Duration
 	stats          *counters
+	key            string // counters key
+
+	extras
 }
 
 type headerSet struct {
@@ -139,6 +154,9 @@ func (p *Proxy) build(ctx context.Context, h *config.HTTP, old *snapshot) (_ *sn
 			}
 		}
 	}()
+	if err := b.extrasGlobal(); err != nil {
+		return nil, nil, err
+	}
 	for i := range h.Upstreams {
 		uc := &h.Upstreams[i]
 		if uc.Name == "" {
@@ -296,8 +314,9 @@ func (b *builder) location(cl *config.Location, parent *locConf, sc *serverConf,
 	}
 	key += "|" + cl.Match
 	rl := &route.Location{Modifier: mod, Pattern: pat}
-	lc := &locConf{match: cl.Match, loc: rl, srv: sc, stats: b.counter(key)}
+	lc := &locConf{match: cl.Match, loc: rl, srv: sc, stats: b.counter(key), key: key}
 	b.inherit(lc, cl, parent)
+	b.inheritExtras(lc, cl, parent)
 	rl.Handler = lc
 	sc.locs = append(sc.locs, lc)
 	for _, rw := range cl.Rewrites {
@@ -363,7 +382,7 @@ func (b *builder) inherit(lc *locConf, cl *config.Location, parent *locConf) {
 		for _, h := range cl.SetHeaders {
 			t, err := parseTmpl(h.Value)
 			if err == nil {
-				err = t.check()
+				err = t.checkWith(b.snap.maps)
 			}
 			if err != nil {
 				b.deferErr(fmt.Errorf("location %q: set header %s: %w", cl.Match, h.Name, err))
@@ -540,12 +559,19 @@ func (b *builder) upstream(key string, uc config.Upstream, scheme string) (*upst
 	}
 	if b.old != nil {
 		if u, ok := b.old.upstreams[key]; ok && u.sameAs(uc, scheme) {
+			if u.hashKey != nil {
+				// The group is kept, but its hash key must still name
+				// known variables (a map may be gone).
+				if err := u.hashKey.checkWith(b.snap.maps); err != nil {
+					return nil, fmt.Errorf("upstream %q: hash key: %w", uc.Name, err)
+				}
+			}
 			b.snap.upstreams[key] = u
 			b.snap.order = append(b.snap.order, key)
 			return u, nil
 		}
 	}
-	u, err := b.p.buildUpstream(b.ctx, key, uc, scheme)
+	u, err := b.p.buildUpstream(b.ctx, key, uc, scheme, b.snap.maps)
 	if err != nil {
 		return nil, err
 	}

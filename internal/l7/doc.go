@@ -58,6 +58,20 @@
 //   - access log lines in nginx's "combined" format (checked against nginx
 //     1.22 in oracle_test.go) or JSON, to a file or stdout.
 //
+// # Extras (extras.go, maps.go)
+//
+// In nginx's phase order: after the rewrite module (a "return" is never
+// limited), preaccess runs limit_req then limit_conn (internal/l7/limit:
+// zones shared by locations, kept across reloads, keys from variables),
+// access runs the secure link check and valid_referers
+// (internal/l7/referer), then the proxy; its response passes the image
+// filter (internal/l7/imgopt) and then compression (internal/l7/compress:
+// gzip, zstd, brotli). Maps (config.HTTP.Maps) are variables computed on
+// first use, usable wherever variables are: proxy_set_header, hash keys,
+// limit keys, other maps. Before any of this, the flood defence
+// (internal/l7/flood) admits or resets each accepted connection by its
+// source; the kernel's SYN cookie setting is read and logged at start.
+//
 // HTTP/2 is offered with ALPN on TLS listeners and as h2c (prior knowledge
 // through net/http, the Upgrade form through x/net/http2) on plain ones
 // when HTTPListen.HTTP2 is set. Upgrades (WebSocket) are tunnelled by

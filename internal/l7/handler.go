@@ -14,6 +14,9 @@ import (
 
 	"github.com/fulcrumlb/fulcrum/internal/config"
 	"github.com/fulcrumlb/fulcrum/internal/l7/balance"
+	"github.com/fulcrumlb/fulcrum/internal/l7/compress"
+	"github.com/fulcrumlb/fulcrum/internal/l7/imgopt"
+	"github.com/fulcrumlb/fulcrum/internal/l7/limit"
 	"github.com/fulcrumlb/fulcrum/internal/l7/route"
 )
 
@@ -55,6 +58,12 @@ type request struct {
 	upStatus  int
 	bytesIn   int64
 	status    int // set when no response was written (499, 444)
+
+	connHold limit.ConnHold   // limit_conn slots
+	cw       *compress.Writer // response filters
+	iw       *imgopt.Writer
+	mapState []uint8 // map variables: 0 not computed, 1 computing, 2 done
+	mapVals  []string
 }
 
 // handler is the http.Handler of one server instance of a listener.
@@ -166,6 +175,21 @@ func (rq *request) serve() {
 		writeStatus(w, http.StatusNotFound)
 		return
 	}
+	if max := rq.lconf.snap.limits.MaxBodyBytes; max > 0 && r.Body != nil && r.Body != http.NoBody {
+		// client_max_body_size: a declared length is checked at once
+		// (ngx_http_core_find_config_phase, before any limit), a chunked
+		// body as it comes.
+		if r.ContentLength > max {
+			writeStatus(w, http.StatusRequestEntityTooLarge)
+			return
+		}
+		if r.ContentLength < 0 {
+			r.Body = http.MaxBytesReader(w, r.Body, max)
+		}
+	}
+	if !rq.preaccess() || !rq.access() {
+		return
+	}
 	tgt := rq.lc.target
 	for _, rc := range rq.lc.routes {
 		if rc.matches(rq) {
@@ -181,17 +205,6 @@ func (rq *request) serve() {
 	}
 	rq.tgt = tgt
 	rq.upURI = tgt.pp.UpstreamURI(rq.lc.loc, &rq.st)
-	if max := rq.lconf.snap.limits.MaxBodyBytes; max > 0 && r.Body != nil && r.Body != http.NoBody {
-		// client_max_body_size: a declared length is checked at once
-		// (ngx_http_core_find_config_phase), a chunked body as it comes.
-		if r.ContentLength > max {
-			writeStatus(w, http.StatusRequestEntityTooLarge)
-			return
-		}
-		if r.ContentLength < 0 {
-			r.Body = http.MaxBytesReader(w, r.Body, max)
-		}
-	}
 	up := tgt.up
 	up.inflight.Add(1)
 	up.stats.requests.Add(1)
@@ -206,7 +219,10 @@ func (rq *request) serve() {
 		return
 	}
 	rq.peerIdx = rq.sel.Index()
-	rq.p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestKey{}, rq)))
+	rq.p.rp.ServeHTTP(rq.filters(w), r.WithContext(context.WithValue(r.Context(), requestKey{}, rq)))
+	// Reached only when ReverseProxy returned normally (it aborts a
+	// broken response with a panic): the filters end their bodies.
+	rq.closeFilters()
 }
 
 func (rc *routeConf) matches(rq *request) bool {
@@ -272,6 +288,7 @@ func (rq *request) absoluteRedirect(loc string) string {
 // the access log are written. It runs even when ReverseProxy aborts the
 // response with a panic.
 func (rq *request) finish() {
+	rq.releaseExtras()
 	status := rq.rw.status
 	if status == 0 && rq.upStatus == http.StatusSwitchingProtocols {
 		status = http.StatusSwitchingProtocols

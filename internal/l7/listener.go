@@ -36,6 +36,7 @@ type listener struct {
 	conns      atomic.Int64
 	accepted   atomic.Uint64
 	refused    atomic.Uint64
+	flooded    atomic.Uint64 // refused by the flood defence
 }
 
 // listenTCP opens a listening socket with SO_REUSEADDR (so a restart does
@@ -221,6 +222,11 @@ func (l *listener) acceptLoop() {
 
 func (l *listener) handoff(c net.Conn) {
 	lc := l.conf.Load()
+	c, ok := l.admit(c, lc)
+	if !ok {
+		l.flooded.Add(1)
+		return
+	}
 	tc := l.p.track(c, l)
 	var conn net.Conn = tc
 	if lc.opts.pp {

@@ -16,6 +16,9 @@ import (
 
 	"github.com/fulcrumlb/fulcrum/internal/config"
 	"github.com/fulcrumlb/fulcrum/internal/health"
+	"github.com/fulcrumlb/fulcrum/internal/l7/compress"
+	"github.com/fulcrumlb/fulcrum/internal/l7/flood"
+	"github.com/fulcrumlb/fulcrum/internal/l7/imgopt"
 )
 
 // Options configures a Proxy.
@@ -37,6 +40,13 @@ type Options struct {
 	// DrainTimeout bounds the drain of a listener that a reload removed
 	// or rebuilt (default 30 s); what is still active then is closed.
 	DrainTimeout time.Duration
+	// Wait blocks a request that limit_req delays for d, or until ctx
+	// ends (then returning its error); nil uses a timer. Tests pair it
+	// with Now.
+	Wait func(ctx context.Context, d time.Duration) error
+	// SynCookiesPath is read at start to report the kernel's SYN cookie
+	// setting; empty is /proc/sys/net/ipv4/tcp_syncookies.
+	SynCookiesPath string
 }
 
 // Proxy is the L7 reverse proxy. Apply installs configurations; the
@@ -58,6 +68,14 @@ type Proxy struct {
 
 	connMu sync.Mutex
 	conns  map[*trackedConn]struct{}
+
+	// Shared by every location and kept across reloads: encoder pools
+	// and the compression and image counters.
+	cpools compress.Pools
+	cstats compress.Stats
+	istats imgopt.Stats
+	// synCookies is net.ipv4.tcp_syncookies at start (-1: unknown).
+	synCookies int
 }
 
 // New returns a proxy with no configuration.
@@ -85,6 +103,7 @@ func New(opt Options) *Proxy {
 		conns:     map[*trackedConn]struct{}{},
 	}
 	p.hcCtx, p.hcCancel = context.WithCancel(context.Background())
+	p.checkSynCookies()
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
 		Transport:      roundTripper{},
@@ -161,6 +180,10 @@ func (p *Proxy) Apply(ctx context.Context, h *config.HTTP) error {
 		lc.snap = snap
 	}
 	p.snap.Store(snap)
+	for _, f := range snap.commit {
+		f()
+	}
+	snap.commit = nil
 	if newLog != curLog {
 		p.alog.Store(newLog)
 		curLog.close()
@@ -303,16 +326,19 @@ func (p *Proxy) Status() Status {
 		st.Listeners = append(st.Listeners, ListenerStatus{
 			Address: a.String(), TLS: lc.opts.tls, HTTP2: lc.opts.http2, ProxyProtocol: lc.opts.pp,
 			Connections: l.conns.Load(), Accepted: l.accepted.Load(), Refused: l.refused.Load(),
+			FloodRefused: l.flooded.Load(),
 		})
 	}
 	p.mu.Unlock()
 	for _, s := range snap.servers {
 		ss := ServerStatus{Names: s.names, Listen: s.listen, Counters: s.stats.snapshot()}
 		for _, l := range s.locs {
-			ss.Locations = append(ss.Locations, LocationStatus{Match: l.match, Counters: l.stats.snapshot()})
+			ss.Locations = append(ss.Locations, LocationStatus{Match: l.match, Counters: l.stats.snapshot(),
+				RefererRejected: l.stats.refererRejected.Load(), SecureLinkRejected: l.stats.secureRejected.Load()})
 		}
 		st.Servers = append(st.Servers, ss)
 	}
+	p.extrasStatus(&st, snap)
 	now := p.now()
 	for _, k := range snap.order {
 		u := snap.upstreams[k]
@@ -372,4 +398,69 @@ func (bp *bufferPool) Put(b []byte) {
 		return
 	}
 	bp.p.Put((*[copyBufSize]byte)(b[:copyBufSize]))
+}
+
+// checkSynCookies reads net.ipv4.tcp_syncookies and says whether the
+// kernel's SYN cookies protect the listening sockets: Fulcrum relies on
+// them against SYN floods (flood package; reliability.md §2.4).
+func (p *Proxy) checkSynCookies() {
+	path := p.opt.SynCookiesPath
+	if path == "" {
+		path = flood.SynCookiesPath
+	}
+	n, err := flood.SynCookies(path)
+	p.synCookies = n
+	switch {
+	case err != nil:
+		p.log.Warn("l7: cannot read the kernel's SYN cookie setting; SYN flood protection unknown", "path", path, "err", err)
+	case n == 1 || n == 2:
+		p.log.Info("l7: kernel SYN cookies are on: SYN floods are absorbed by the kernel", "tcp_syncookies", n)
+	default:
+		p.log.Warn("l7: kernel SYN cookies are off: set net.ipv4.tcp_syncookies=1 for SYN flood protection", "tcp_syncookies", n)
+	}
+}
+
+// extrasStatus reports the limit zones, compression, images and flood
+// defence.
+func (p *Proxy) extrasStatus(st *Status, snap *snapshot) {
+	names := make([]string, 0, len(snap.reqZones))
+	for n := range snap.reqZones {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		zs := snap.reqZones[n].zone.Stats()
+		st.LimitReqZones = append(st.LimitReqZones, LimitZoneStatus{Name: n, Entries: zs.Entries, Bytes: zs.Bytes,
+			Size: snap.reqZones[n].zone.Size(), Passed: zs.Passed, Delayed: zs.Delayed, Rejected: zs.Rejected})
+	}
+	names = names[:0]
+	for n := range snap.connZones {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		zs := snap.connZones[n].zone.Stats()
+		st.LimitConnZones = append(st.LimitConnZones, LimitZoneStatus{Name: n, Entries: zs.Entries, Bytes: zs.Bytes,
+			Size: snap.connZones[n].zone.Size(), Passed: zs.Passed, Rejected: zs.Rejected})
+	}
+	for _, cs := range p.cstats.Snapshot() {
+		st.Compression = append(st.Compression, CompressionStatus{Codec: cs.Codec, Responses: cs.Responses, BytesIn: cs.BytesIn, BytesOut: cs.BytesOut})
+	}
+	is := &p.istats
+	st.Images = ImageStatus{
+		Considered: is.Considered.Load(), Recompressed: is.Recompressed.Load(), Resized: is.Resized.Load(),
+		Untouched: is.Untouched.Load(), CacheHits: is.CacheHits.Load(), BytesIn: is.BytesIn.Load(),
+		BytesOut: is.BytesOut.Load(), BytesSaved: is.BytesSaved.Load(),
+	}
+	for _, c := range snap.imgCaches {
+		st.Images.CacheEntries += c.Len()
+		st.Images.CacheBytes += c.Bytes()
+	}
+	st.Flood.SynCookies = p.synCookies
+	if fc := snap.flood; fc != nil {
+		fs := fc.lim.Stats()
+		st.Flood.Enabled = true
+		st.Flood.Sources, st.Flood.Active = fs.Sources, fs.Active
+		st.Flood.RejectedRate, st.Flood.RejectedConns, st.Flood.FirstByteTimeouts = fs.Rate, fs.Conns, fs.FirstByte
+	}
 }

@@ -13,6 +13,11 @@ type counters struct {
 	bytesIn   atomic.Uint64
 	bytesOut  atomic.Uint64
 	active    atomic.Int64
+
+	// Locations only: requests refused by valid_referers and by a
+	// required secure link.
+	refererRejected atomic.Uint64
+	secureRejected  atomic.Uint64
 }
 
 func (c *counters) response(status int) {
@@ -62,6 +67,60 @@ type Status struct {
 	Listeners []ListenerStatus `json:"listeners"`
 	Servers   []ServerStatus   `json:"servers"`
 	Upstreams []UpstreamStatus `json:"upstreams"`
+
+	LimitReqZones  []LimitZoneStatus   `json:"limit_req_zones,omitempty"`
+	LimitConnZones []LimitZoneStatus   `json:"limit_conn_zones,omitempty"`
+	Compression    []CompressionStatus `json:"compression"` // gzip, zstd, br
+	Images         ImageStatus         `json:"images"`
+	Flood          FloodStatus         `json:"flood"`
+}
+
+// LimitZoneStatus is one limit_req or limit_conn zone. Passed, Delayed and
+// Rejected count requests by the zone that decided (for several
+// limit_req, the one that rejected or imposed the longest delay).
+type LimitZoneStatus struct {
+	Name     string `json:"name"`
+	Entries  int    `json:"entries"` // keys held
+	Bytes    int64  `json:"bytes"`   // of Size, as nginx's slab would use
+	Size     int64  `json:"size"`
+	Passed   uint64 `json:"passed"`
+	Delayed  uint64 `json:"delayed,omitempty"`
+	Rejected uint64 `json:"rejected"`
+}
+
+// CompressionStatus is one codec's totals.
+type CompressionStatus struct {
+	Codec     string `json:"codec"`
+	Responses uint64 `json:"responses"`
+	BytesIn   uint64 `json:"bytes_in"`  // uncompressed
+	BytesOut  uint64 `json:"bytes_out"` // compressed
+}
+
+// ImageStatus are the image recompression totals.
+type ImageStatus struct {
+	Considered   uint64 `json:"considered"`
+	Recompressed uint64 `json:"recompressed"` // sent re-encoded, resized ones included
+	Resized      uint64 `json:"resized"`
+	Untouched    uint64 `json:"untouched"`
+	CacheHits    uint64 `json:"cache_hits"`
+	BytesIn      uint64 `json:"bytes_in"`
+	BytesOut     uint64 `json:"bytes_out"`
+	BytesSaved   uint64 `json:"bytes_saved"` // by recompression alone
+	CacheEntries int    `json:"cache_entries"`
+	CacheBytes   int64  `json:"cache_bytes"`
+}
+
+// FloodStatus is the accept-time flood defence.
+type FloodStatus struct {
+	// SynCookies is net.ipv4.tcp_syncookies at start: 1 or 2 on (the
+	// kernel absorbs SYN floods), 0 off, -1 unknown.
+	SynCookies        int    `json:"syn_cookies"`
+	Enabled           bool   `json:"enabled"`
+	Sources           int    `json:"sources,omitempty"`
+	Active            int64  `json:"active,omitempty"`
+	RejectedRate      uint64 `json:"rejected_rate"`
+	RejectedConns     uint64 `json:"rejected_conns"`
+	FirstByteTimeouts uint64 `json:"first_byte_timeouts"`
 }
 
 // ListenerStatus is one listening socket.
@@ -75,8 +134,9 @@ type ListenerStatus struct {
 	Connections int64  `json:"connections"`
 	Accepted    uint64 `json:"accepted"`
 	// Refused counts PROXY protocol connections from untrusted sources
-	// and bad PROXY headers.
-	Refused uint64 `json:"refused"`
+	// and bad PROXY headers; FloodRefused those the flood defence reset.
+	Refused      uint64 `json:"refused"`
+	FloodRefused uint64 `json:"flood_refused,omitempty"`
 }
 
 // ServerStatus is one virtual server.
@@ -91,6 +151,9 @@ type ServerStatus struct {
 type LocationStatus struct {
 	Match    string   `json:"match"`
 	Counters Counters `json:"counters"`
+	// Requests refused by valid_referers and by a required secure link.
+	RefererRejected    uint64 `json:"referer_rejected,omitempty"`
+	SecureLinkRejected uint64 `json:"secure_link_rejected,omitempty"`
 }
 
 // UpstreamStatus is one upstream group.

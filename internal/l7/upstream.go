@@ -112,7 +112,7 @@ func (u *upstream) applyDown(p *peer) {
 
 // buildUpstream resolves and builds a group. Nothing is started: health
 // checks start when the snapshot holding it is published.
-func (p *Proxy) buildUpstream(ctx context.Context, key string, uc config.Upstream, scheme string) (*upstream, error) {
+func (p *Proxy) buildUpstream(ctx context.Context, key string, uc config.Upstream, scheme string, maps *mapSet) (*upstream, error) {
 	u := &upstream{key: key, name: uc.Name, cfg: uc, now: p.now}
 	if len(uc.Servers) == 0 {
 		return nil, fmt.Errorf("upstream %q: no servers", uc.Name)
@@ -126,7 +126,7 @@ func (p *Proxy) buildUpstream(ctx context.Context, key string, uc config.Upstrea
 	case balance.NginxHash, balance.NginxHashConsistent:
 		t, err := parseTmpl(bcfg.KeyExpr)
 		if err == nil {
-			err = t.check()
+			err = t.checkWith(maps)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("upstream %q: hash key: %w", uc.Name, err)

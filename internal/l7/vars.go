@@ -134,9 +134,12 @@ func knownVar(name string) bool {
 	return false
 }
 
-func (t *tmpl) check() error {
+func (t *tmpl) check() error { return t.checkWith(nil) }
+
+// checkWith is check that also knows the configuration's map variables.
+func (t *tmpl) checkWith(ms *mapSet) error {
 	for _, p := range t.parts {
-		if p.name != "" && !knownVar(p.name) {
+		if p.name != "" && !knownVar(p.name) && ms.lookup(p.name) == nil {
 			return fmt.Errorf("unknown variable \"$%s\"", p.name)
 		}
 	}
@@ -242,6 +245,9 @@ func (rq *request) variable(name string) (string, bool) {
 			return "", false
 		}
 		return c.Value, true
+	}
+	if m := rq.maps().lookup(name); m != nil {
+		return rq.mapValue(m), true
 	}
 	return "", false
 }
