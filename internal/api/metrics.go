@@ -64,7 +64,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		mRealConns, mRealActive, mRealInact, mRealPersist, mRealWeight, mRealOver, mRealPackets, mRealBytes,
 		mRealCPS, mRealBPS, mReloads, mReloadFails, mReloadOK, mConnEntries,
 		mRealHealthy, mQuorumUp, mSorryActive, mVRRPState, mVRRPPriority, mVRRPAdverts, mVRRPRejected,
-		mHTTPRequests, mHTTPResponses, mHTTPBytes, mUpRequests, mUpResponses, mUpState, mUpFails, mHTTPConns} {
+		mHTTPRequests, mHTTPResponses, mHTTPBytes, mUpRequests, mUpResponses, mUpState, mUpFails, mHTTPConns,
+		mLimitReq, mLimitConn, mLimitEntries, mRefererReject, mSecureReject, mCompressBytes, mCompressResp,
+		mImageBytes, mImageCount, mFloodRejected, mSynCookies} {
 		ch <- d
 	}
 }
@@ -221,6 +223,18 @@ var (
 	mUpState       = desc("upstream_server_up", "1 while the upstream server takes requests (not down, failing or ejected).", "upstream", "server")
 	mUpFails       = desc("upstream_server_failures_total", "Failed attempts (error, timeout, listed 5xx).", "upstream", "server")
 	mHTTPConns     = desc("http_connections", "Open client connections per listener.", "listener")
+
+	mLimitReq      = desc("http_limit_req_requests_total", "Requests seen by a limit_req zone, by outcome (passed, delayed, rejected).", "zone", "outcome")
+	mLimitConn     = desc("http_limit_conn_requests_total", "Requests seen by a limit_conn zone, by outcome (passed, rejected).", "zone", "outcome")
+	mLimitEntries  = desc("http_limit_zone_entries", "Keys held by a limit zone.", "zone", "kind")
+	mRefererReject = desc("http_referer_rejected_total", "Requests refused for an invalid Referer (hotlink protection).", "server", "location")
+	mSecureReject  = desc("http_secure_link_rejected_total", "Requests refused for a missing, bad or expired signed link.", "server", "location")
+	mCompressBytes = desc("http_compression_bytes_total", "Bytes before (in) and after (out) response compression, by codec.", "codec", "direction")
+	mCompressResp  = desc("http_compressed_responses_total", "Responses compressed, by codec.", "codec")
+	mImageBytes    = desc("http_image_bytes_saved_total", "Bytes saved by recompressing images.")
+	mImageCount    = desc("http_images_total", "Images seen by the recompression filter, by outcome.", "outcome")
+	mFloodRejected = desc("http_flood_rejected_total", "Connections refused at accept by the flood defence, by reason.", "reason")
+	mSynCookies    = desc("syn_cookies", "net.ipv4.tcp_syncookies at start (1 or 2: the kernel absorbs SYN floods; 0: off; -1: unknown).")
 )
 
 // collectHTTP adds the L7 proxy's counters.
@@ -255,6 +269,41 @@ func (c *collector) collectHTTP(ctx context.Context, sr StatusReader, ch chan<- 
 			counter(mHTTPBytes, loc.Counters.BytesOut, name, loc.Match, "out")
 		}
 	}
+	for _, s := range st.Servers {
+		name := strings.Join(s.Listen, ",")
+		if len(s.Names) > 0 {
+			name = s.Names[0]
+		}
+		for _, loc := range s.Locations {
+			counter(mRefererReject, loc.RefererRejected, name, loc.Match)
+			counter(mSecureReject, loc.SecureLinkRejected, name, loc.Match)
+		}
+	}
+	for _, z := range st.LimitReqZones {
+		counter(mLimitReq, z.Passed, z.Name, "passed")
+		counter(mLimitReq, z.Delayed, z.Name, "delayed")
+		counter(mLimitReq, z.Rejected, z.Name, "rejected")
+		ch <- prometheus.MustNewConstMetric(mLimitEntries, prometheus.GaugeValue, float64(z.Entries), z.Name, "limit_req")
+	}
+	for _, z := range st.LimitConnZones {
+		counter(mLimitConn, z.Passed, z.Name, "passed")
+		counter(mLimitConn, z.Rejected, z.Name, "rejected")
+		ch <- prometheus.MustNewConstMetric(mLimitEntries, prometheus.GaugeValue, float64(z.Entries), z.Name, "limit_conn")
+	}
+	for _, c := range st.Compression {
+		counter(mCompressBytes, c.BytesIn, c.Codec, "in")
+		counter(mCompressBytes, c.BytesOut, c.Codec, "out")
+		counter(mCompressResp, c.Responses, c.Codec)
+	}
+	counter(mImageBytes, st.Images.BytesSaved)
+	counter(mImageCount, st.Images.Recompressed, "recompressed")
+	counter(mImageCount, st.Images.Resized, "resized")
+	counter(mImageCount, st.Images.Untouched, "untouched")
+	counter(mImageCount, st.Images.CacheHits, "cache_hit")
+	counter(mFloodRejected, st.Flood.RejectedRate, "rate")
+	counter(mFloodRejected, st.Flood.RejectedConns, "concurrency")
+	counter(mFloodRejected, st.Flood.FirstByteTimeouts, "first_byte_timeout")
+	ch <- prometheus.MustNewConstMetric(mSynCookies, prometheus.GaugeValue, float64(st.Flood.SynCookies))
 	for _, u := range st.Upstreams {
 		for _, p := range u.Peers {
 			counter(mUpRequests, p.Counters.Requests, u.Name, p.Server)
