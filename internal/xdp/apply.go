@@ -59,7 +59,7 @@ func compile(s *config.Service) (*plan, error) {
 		return nil, fmt.Errorf("unknown scheduler %q", pl.sched)
 	}
 	if _, ok := schedKinds[pl.sched]; !ok {
-		return nil, unsupported(fmt.Sprintf("scheduler %s is not supported by the xdp data plane (its per-address server sets do not fit a bounded BPF map value); use lblc or the proxy data plane", pl.sched))
+		return nil, unsupported(fmt.Sprintf("scheduler %s is not supported by the xdp data plane; use the proxy data plane", pl.sched))
 	}
 	for _, n := range s.SchedFlags {
 		switch n {
@@ -153,9 +153,13 @@ func fwdOf(f config.Forward) uint8 {
 // maps: dests, the inactive table row, and finally the service entry that
 // points at them (one atomic map update), so the program never sees a
 // half-written service. Unchanged services keep their connections, counters
-// and rr/wrr cursor; removed real servers stop taking packets but stay in a
-// trash slot until their connections are gone, like the kernel's dest
-// trash, and come back with their counters if re-added meanwhile.
+// and scheduler state. A changed service is changed as a sequence of
+// ipvsadm commands would change it, which is what the kernel's schedulers
+// (rr, wrr, lblcr) see: -E (scheduler and flags) first, then -d for the
+// removed real servers in list order, then -a and -e in configuration
+// order. Removed real servers stop taking packets but stay in a trash slot
+// until their connections are gone, like the kernel's dest trash, and come
+// back with their counters if re-added meanwhile.
 func (p *Plane) Apply(ctx context.Context, services []config.Service, t config.Timeouts) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -288,6 +292,12 @@ func (p *Plane) newService(pl *plan) (*service, error) {
 		key: pl.key, id: id, proto: pl.proto, vip: pl.vip, sched: ss, schedName: pl.sched,
 		flags: pl.flags, dests: map[netip.AddrPort]*destState{}, stats: stats.New(), row: 1,
 	}
+	if isCycle(pl.sched) {
+		s.cyc = newCycle(pl.sched, nil)
+	}
+	// Entries a previous owner of the id left (none normally: removal
+	// flushes them).
+	p.flushLocality(id)
 	s.raw = readStats(p.objs.SvcStats, id)
 	return s, nil
 }
@@ -300,21 +310,48 @@ func (p *Plane) update(s *service, pl *plan, hops map[netip.Addr]NextHop, pendin
 		if err := s.sched.SetScheduler(pl.sched, pl.flags); err != nil {
 			return err
 		}
+		if s.schedName != pl.sched {
+			// done_service of the old scheduler, init_service of the new.
+			p.flushLocality(s.id)
+			s.cyc = nil
+			if isCycle(pl.sched) {
+				s.cyc = newCycle(pl.sched, s.sched.Dests())
+			}
+		}
 		s.schedName, s.flags = pl.sched, pl.flags
+	}
+	if s.cyc != nil {
+		// Where the program's rr/wrr walk is, before the list changes.
+		id := s.id
+		var rt lbSvcRt
+		if err := p.objs.SvcRts.Lookup(&id, &rt); err == nil {
+			s.cyc.observe(rt.Cursor)
+		}
+	}
+	changed := func() {
+		if s.cyc != nil {
+			s.cyc.changed(s.sched.Dests())
+		}
 	}
 	s.persist, s.prefix, s.ptimeout = pl.persist, pl.prefix, pl.ptimeout
 	want := map[netip.AddrPort]config.Real{}
 	for _, r := range pl.reals {
 		want[r.Address] = r
 	}
-	for a, ds := range s.dests {
-		if _, ok := want[a]; !ok {
-			if err := s.sched.DelDest(a); err != nil {
-				errs = append(errs, err)
-			}
-			delete(s.dests, a)
-			p.retire(ds)
+	// Deletions in list order, then additions and edits in configuration
+	// order (see Apply): rr and wrr state depends on the order.
+	for _, d := range s.sched.Dests() {
+		a := d.Addr
+		ds := s.dests[a]
+		if _, ok := want[a]; ok || ds == nil {
+			continue
 		}
+		if err := s.sched.DelDest(a); err != nil {
+			errs = append(errs, err)
+		}
+		changed()
+		delete(s.dests, a)
+		p.retire(ds)
 	}
 	for _, r := range pl.reals {
 		ds := s.dests[r.Address]
@@ -323,15 +360,21 @@ func (p *Plane) update(s *service, pl *plan, hops map[netip.Addr]NextHop, pendin
 				errs = append(errs, fmt.Errorf("real server %s: %w", r.Address, err))
 				continue
 			}
+			changed()
 			ds = p.revive(s, r.Address)
 			s.dests[r.Address] = ds
+			// A dest revived from the trash is updated like an edited
+			// one: a zero or larger upper threshold clears OVERLOAD at
+			// once (__ip_vs_update_dest, for add and edit alike).
+			if r.UpperThreshold == 0 || r.UpperThreshold > ds.real.UpperThreshold {
+				p.rt(ds.slot).overload.Store(0)
+			}
 		} else if ds.real.Weight != r.Weight || ds.real.UpperThreshold != r.UpperThreshold || ds.real.LowerThreshold != r.LowerThreshold {
 			if err := s.sched.EditDest(r.Address, r.Weight, r.UpperThreshold, r.LowerThreshold); err != nil {
 				errs = append(errs, fmt.Errorf("real server %s: %w", r.Address, err))
 				continue
 			}
-			// A zero or larger upper threshold clears OVERLOAD at once
-			// (__ip_vs_update_dest).
+			changed()
 			if r.UpperThreshold == 0 || r.UpperThreshold > ds.real.UpperThreshold {
 				p.rt(ds.slot).overload.Store(0)
 			}
@@ -398,6 +441,7 @@ func (p *Plane) removeService(s *service) {
 	for _, ds := range s.dests {
 		p.retire(ds)
 	}
+	p.flushLocality(s.id)
 	p.svcIDs[s.id] = false
 }
 
@@ -434,8 +478,11 @@ func (p *Plane) writeDest(ds *destState) error {
 	return nil
 }
 
-// buildTable computes the service's scheduler table from its list.
-func (p *Plane) buildTable(s *service) (table, bool, error) {
+func isCycle(name string) bool { return name == "rr" || name == "wrr" }
+
+// buildTable computes the service's scheduler table from its list, and
+// for rr/wrr the position the walk continues from.
+func (p *Plane) buildTable(s *service) (table, uint32, bool) {
 	list := s.sched.Dests()
 	ds := make([]tdest, 0, len(list))
 	slots := map[netip.AddrPort]uint16{}
@@ -447,24 +494,22 @@ func (p *Plane) buildTable(s *service) (table, bool, error) {
 	}
 	switch s.schedName {
 	case "rr", "wrr":
-		return cycleTable(s.schedName, list, slots)
+		t, start := s.cyc.build(slots)
+		return t, start, s.cyc.exact
 	case "dh":
-		return dhTable(ds), true, nil
+		return dhTable(ds), 0, true
 	case "sh":
-		return shTable(ds), true, nil
+		return shTable(ds), 0, true
 	case "mh":
-		return mhTable(ds), true, nil
+		return mhTable(ds), 0, true
 	}
-	return nil, true, nil
+	return nil, 0, true
 }
 
 // writeService writes the table into the row the program is not using,
 // then the service entry pointing at it.
 func (p *Plane) writeService(s *service) error {
-	t, exact, err := p.buildTable(s)
-	if err != nil {
-		return err
-	}
+	t, start, exact := p.buildTable(s)
 	if !exact && !slices.Equal(t, s.table) {
 		p.log.Warn("wrr weights scaled to fit the table; shares are approximate", "service", s.key)
 	}
@@ -509,14 +554,15 @@ func (p *Plane) writeService(s *service) error {
 	if changed {
 		s.row = row - s.id*2
 		s.table, s.exact = t, exact
-		if s.schedName == "rr" || s.schedName == "wrr" {
-			// A new cycle starts at its beginning: the kernel's
-			// ip_vs_wrr_dest_changed also moves the cursor to the head.
-			id := s.id
-			if err := p.objs.SvcRts.Update(&id, &lbSvcRt{}, ebpf.UpdateAny); err != nil {
-				return fmt.Errorf("resetting cursor: %w", err)
-			}
+	}
+	if s.cyc != nil && s.cyc.dirty {
+		// The walk continues where the kernel's scheduler would after
+		// the same changes (see cycle).
+		id := s.id
+		if err := p.objs.SvcRts.Update(&id, &lbSvcRt{Cursor: start | cursorSynced}, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("placing the rr/wrr cursor: %w", err)
 		}
+		s.cyc.dirty = false
 	}
 	return nil
 }

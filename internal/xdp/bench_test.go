@@ -24,6 +24,7 @@ func BenchmarkProgram(b *testing.B) {
 		{"dr-wlc", config.Route, "wlc"},
 		{"tun-mh", config.Tunnel, "mh"},
 		{"nat-rr", config.Masq, "rr"},
+		{"dr-lblcr", config.Route, "lblcr"},
 	} {
 		for _, fresh := range []bool{false, true} {
 			name := c.name + "/conn-hit"

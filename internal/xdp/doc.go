@@ -78,21 +78,28 @@
 //
 // # Schedulers in the fast path
 //
-//   - rr, wrr: the Go side records one period of package sched's own
-//     picks over the service's list (rr: one per dest with weight > 0; wrr:
-//     sum of weight/gcd, the kernel's first period after the dests were
-//     added, cw = 1) and the program walks it with a per-service cursor,
+//   - rr, wrr: the Go side computes one period of the kernel's picks over
+//     the service's list (rr: each dest with weight > 0 in list order; wrr:
+//     the passes cw = mw, mw-di, ... of ip_vs_wrr_schedule, sum of
+//     weight/gcd picks) and the program walks it with a per-service cursor,
 //     skipping dests that are OVERLOAD at that moment. This reproduces the
 //     kernel's per-connection stepping exactly, overloaded dests included
 //     (a wrr pass emits only dests with weight >= cw, so dropping one from
-//     the period leaves the others' order as the kernel gives it). It
-//     differs in two places: after a configuration change the walk restarts
-//     at the start of the new period (ip_vs_rr_del_dest keeps the cursor
-//     on the predecessor instead; wrr itself resets its cursor), and on a
-//     multi-CPU director two first packets handled at the same instant can
-//     read the same cursor (the kernel serialises with sched_lock). A wrr
-//     period longer than one table row (4096) has its weights scaled down,
-//     which keeps the shares only approximately (logged).
+//     the period leaves the others' order as the kernel gives it). Across a
+//     configuration change the reconciler carries the scheduler's state
+//     (cycle): it reads the kernel-equivalent state back from the cursor
+//     (the last pick's dest, and its pass's cw), applies the change as the
+//     kernel does (rr's cursor stays on its dest or falls back to the
+//     predecessor of a deleted one, ip_vs_rr_del_dest; wrr returns to the
+//     list head keeping cw, clamped or aligned, ip_vs_wrr_dest_changed) and
+//     places the cursor where the new period continues. Two differences
+//     remain: on a multi-CPU director two first packets handled at the
+//     same instant can read the same cursor (the kernel serialises with
+//     sched_lock), and when every dest is OVERLOAD the kernel's wrr moves
+//     its state while the cursor stays. A wrr period longer than one table
+//     row (4096) has its weights scaled down, which keeps the shares only
+//     approximately (logged), and restarts at the period's start after a
+//     change.
 //   - dh, sh, mh: the bucket tables of ip_vs_dh_reassign,
 //     ip_vs_sh_reassign and ip_vs_mh_reassign (Maglev with the kernel's
 //     fixed hsiphash keys; SipHash-1-3 as on 64-bit kernels), computed in
@@ -103,9 +110,32 @@
 //     counters; same tie rules and 64-bit cross-multiplication.
 //   - lblc: the per-destination-address cache in an LRU map, with lblc's
 //     own overload test and the wlc fallback; the sweeper collects entries
-//     idle for 24 h (6 min above 16384 entries).
-//   - lblcr is refused (ErrUnsupported): its per-address server sets do not
-//     fit a bounded map value without changing its semantics.
+//     idle for 24 h (6 min above 16384 entries), and a change of scheduler
+//     or the service's removal flushes them.
+//   - lblcr: per service and destination address a server set
+//     (ip_vs_dest_set) in a hash map whose value carries a bpf_spin_lock,
+//     taken for changes as the kernel takes sched_lock: the least loaded
+//     member (overhead/weight, AVAILABLE, weight > 0, not OVERLOAD,
+//     ip_vs_dest_set_min) serves unless lblc's overload test holds, else
+//     the wlc pick serves and joins the set; a set of more than one member
+//     unchanged for lblcr_expiration (Options.LBLCRExpiration, 24 h) loses
+//     its most loaded member (ip_vs_dest_set_max). Sets hold at most 8
+//     members where the kernel's list is unbounded: a full set makes room
+//     by dropping its most loaded member, the one the kernel's expiry
+//     would drop first (picks equal the kernel's while no set needs more
+//     than 8 members). The table holds
+//     65536 addresses (package sched's bound); past that a pick is used
+//     uncached, as the kernel does when it cannot allocate an entry. A set
+//     keeps its members' dest slots alive (the kernel's set holds dest
+//     references, which keep a removed dest in the trash), the sweeper
+//     collects entries unused for the expiration, and a change of
+//     scheduler or the service's removal flushes them (done_service).
+//     With a virtual service per address and port the destination address
+//     is the VIP, so in practice a service has one set.
+//
+// Apply changes a service's dests as a sequence of ipvsadm commands
+// would: deletions in list order, then additions and edits in
+// configuration order; rr, wrr and lblcr state follow that sequence.
 //
 // # Limits
 //

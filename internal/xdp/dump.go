@@ -14,7 +14,7 @@ import (
 // DumpMaps writes the program's maps as text, one line per entry, sorted
 // within each map (the idea of Cilium's lb/maps-dump): services, dests with
 // their live counters, scheduler tables, connections, NAT reverse entries,
-// templates and the lblc cache. Times are left out so dumps compare
+// templates, the lblc cache and the lblcr server sets. Times are left out so dumps compare
 // byte-exact in golden tests.
 func (p *Plane) DumpMaps(w io.Writer) error {
 	p.mu.Lock()
@@ -41,7 +41,18 @@ func (p *Plane) DumpMaps(w io.Writer) error {
 			var row lbSchedRow
 			r := sv.TabRow
 			if err := p.objs.SchedTab.Lookup(&r, &row); err == nil {
-				svcs = append(svcs, fmt.Sprintf("tab %d %s", sv.Id, summarize(row.Slot[:min(int(sv.TabLen), len(row.Slot))])))
+				cur := ""
+				if n := schedName(sv.Sched); isCycle(n) {
+					var rt lbSvcRt
+					id := sv.Id
+					if err := p.objs.SvcRts.Lookup(&id, &rt); err == nil {
+						cur = fmt.Sprintf(" cursor=%d", rt.Cursor&^cursorSynced)
+						if rt.Cursor&cursorSynced != 0 {
+							cur += "/placed"
+						}
+					}
+				}
+				svcs = append(svcs, fmt.Sprintf("tab %d%s %s", sv.Id, cur, summarize(row.Slot[:min(int(sv.TabLen), len(row.Slot))])))
 			}
 		}
 	}
@@ -105,6 +116,19 @@ func (p *Plane) DumpMaps(w io.Writer) error {
 	lit := p.objs.LblcCache.Iterate()
 	for lit.Next(&lk, &lv) {
 		lbl = append(lbl, fmt.Sprintf("lblc svc=%d %s dest=%d gen=%d", lk.Svc, addrFrom(lk.Daddr, 4), lv.Dest, lv.DestGen))
+	}
+	slices.Sort(lbl)
+	lines = append(lines, lbl...)
+
+	var sv2 lbLblcr
+	lbl = lbl[:0]
+	rit2 := p.objs.LblcrCache.Iterate()
+	for rit2.Next(&lk, &sv2) {
+		ms := make([]string, 0, sv2.N)
+		for _, m := range sv2.M[:min(int(sv2.N), len(sv2.M))] {
+			ms = append(ms, fmt.Sprintf("%d/%d", m.Dest, m.Gen))
+		}
+		lbl = append(lbl, fmt.Sprintf("lblcr svc=%d %s set=[%s]", lk.Svc, addrFrom(lk.Daddr, 4), strings.Join(ms, " ")))
 	}
 	slices.Sort(lbl)
 	lines = append(lines, lbl...)

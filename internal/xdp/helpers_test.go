@@ -68,12 +68,28 @@ func (c *testClock) advance(d time.Duration) { c.off.Add(int64(d)) }
 // runs only when the test calls Sweep (a long interval keeps it quiet).
 func newTestPlane(t testing.TB, r Resolver) (*Plane, *testClock) {
 	t.Helper()
+	return newTestPlaneOpt(t, Options{Resolver: r})
+}
+
+// newTestPlaneOpt is newTestPlane with more options (the test fills in
+// the resolver, table size, sweep interval and clock it leaves zero).
+func newTestPlaneOpt(t testing.TB, opt Options) (*Plane, *testClock) {
+	t.Helper()
 	requireBPF(t)
-	if r == nil {
-		r = fakeResolver{}
+	if opt.Resolver == nil {
+		opt.Resolver = fakeResolver{}
+	}
+	if opt.MaxConns == 0 {
+		opt.MaxConns = 4096
+	}
+	if opt.SweepInterval == 0 {
+		opt.SweepInterval = time.Hour
 	}
 	clk := &testClock{}
-	p, err := New(Options{Resolver: r, MaxConns: 4096, SweepInterval: time.Hour, Clock: clk.now})
+	if opt.Clock == nil {
+		opt.Clock = clk.now
+	}
+	p, err := New(opt)
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {

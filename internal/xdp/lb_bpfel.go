@@ -81,6 +81,33 @@ type lbLblcKey struct {
 	Daddr [16]uint8
 }
 
+type lbLblcr struct {
+	_    structs.HostLayout
+	Lock struct {
+		_   structs.HostLayout
+		Val uint32
+	}
+	N       uint32
+	LastUse uint64
+	Lastmod uint64
+	M       [8]lbLblcrMember
+}
+
+type lbLblcrMember struct {
+	_    structs.HostLayout
+	Dest uint32
+	Gen  uint32
+}
+
+type lbLblcrNew struct {
+	_       structs.HostLayout
+	Nolock  uint32
+	N       uint32
+	LastUse uint64
+	Lastmod uint64
+	M       [8]lbLblcrMember
+}
+
 type lbPersist struct {
 	_        structs.HostLayout
 	LastSeen uint64
@@ -141,22 +168,25 @@ type lbSvcRt struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	lbMapConns     = "conns"
-	lbMapDecapVips = "decap_vips"
-	lbMapDestRts   = "dest_rts"
-	lbMapDestStats = "dest_stats"
-	lbMapDests     = "dests"
-	lbMapLblcCache = "lblc_cache"
-	lbMapRevs      = "revs"
-	lbMapSchedTab  = "sched_tab"
-	lbMapServices  = "services"
-	lbMapSvcRts    = "svc_rts"
-	lbMapSvcStats  = "svc_stats"
-	lbMapTemplates = "templates"
-	lbProgXdpDecap = "xdp_decap"
-	lbProgXdpLb    = "xdp_lb"
-	lbProgXdpPass  = "xdp_pass"
-	lbVarTcpStates = "tcp_states"
+	lbMapConns         = "conns"
+	lbMapDecapVips     = "decap_vips"
+	lbMapDestRts       = "dest_rts"
+	lbMapDestStats     = "dest_stats"
+	lbMapDests         = "dests"
+	lbMapLblcCache     = "lblc_cache"
+	lbMapLblcrCache    = "lblcr_cache"
+	lbMapLblcrScratch  = "lblcr_scratch"
+	lbMapRevs          = "revs"
+	lbMapSchedTab      = "sched_tab"
+	lbMapServices      = "services"
+	lbMapSvcRts        = "svc_rts"
+	lbMapSvcStats      = "svc_stats"
+	lbMapTemplates     = "templates"
+	lbProgXdpDecap     = "xdp_decap"
+	lbProgXdpLb        = "xdp_lb"
+	lbProgXdpPass      = "xdp_pass"
+	lbVarLblcrExpireNs = "lblcr_expire_ns"
+	lbVarTcpStates     = "tcp_states"
 )
 
 // loadLb returns the embedded CollectionSpec for lb.
@@ -210,25 +240,28 @@ type lbProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type lbMapSpecs struct {
-	Conns     *ebpf.MapSpec `ebpf:"conns"`
-	DecapVips *ebpf.MapSpec `ebpf:"decap_vips"`
-	DestRts   *ebpf.MapSpec `ebpf:"dest_rts"`
-	DestStats *ebpf.MapSpec `ebpf:"dest_stats"`
-	Dests     *ebpf.MapSpec `ebpf:"dests"`
-	LblcCache *ebpf.MapSpec `ebpf:"lblc_cache"`
-	Revs      *ebpf.MapSpec `ebpf:"revs"`
-	SchedTab  *ebpf.MapSpec `ebpf:"sched_tab"`
-	Services  *ebpf.MapSpec `ebpf:"services"`
-	SvcRts    *ebpf.MapSpec `ebpf:"svc_rts"`
-	SvcStats  *ebpf.MapSpec `ebpf:"svc_stats"`
-	Templates *ebpf.MapSpec `ebpf:"templates"`
+	Conns        *ebpf.MapSpec `ebpf:"conns"`
+	DecapVips    *ebpf.MapSpec `ebpf:"decap_vips"`
+	DestRts      *ebpf.MapSpec `ebpf:"dest_rts"`
+	DestStats    *ebpf.MapSpec `ebpf:"dest_stats"`
+	Dests        *ebpf.MapSpec `ebpf:"dests"`
+	LblcCache    *ebpf.MapSpec `ebpf:"lblc_cache"`
+	LblcrCache   *ebpf.MapSpec `ebpf:"lblcr_cache"`
+	LblcrScratch *ebpf.MapSpec `ebpf:"lblcr_scratch"`
+	Revs         *ebpf.MapSpec `ebpf:"revs"`
+	SchedTab     *ebpf.MapSpec `ebpf:"sched_tab"`
+	Services     *ebpf.MapSpec `ebpf:"services"`
+	SvcRts       *ebpf.MapSpec `ebpf:"svc_rts"`
+	SvcStats     *ebpf.MapSpec `ebpf:"svc_stats"`
+	Templates    *ebpf.MapSpec `ebpf:"templates"`
 }
 
 // lbVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type lbVariableSpecs struct {
-	TcpStates *ebpf.VariableSpec `ebpf:"tcp_states"`
+	LblcrExpireNs *ebpf.VariableSpec `ebpf:"lblcr_expire_ns"`
+	TcpStates     *ebpf.VariableSpec `ebpf:"tcp_states"`
 }
 
 // lbObjects contains all objects after they have been loaded into the kernel.
@@ -251,18 +284,20 @@ func (o *lbObjects) Close() error {
 //
 // It can be passed to loadLbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lbMaps struct {
-	Conns     *ebpf.Map `ebpf:"conns"`
-	DecapVips *ebpf.Map `ebpf:"decap_vips"`
-	DestRts   *ebpf.Map `ebpf:"dest_rts"`
-	DestStats *ebpf.Map `ebpf:"dest_stats"`
-	Dests     *ebpf.Map `ebpf:"dests"`
-	LblcCache *ebpf.Map `ebpf:"lblc_cache"`
-	Revs      *ebpf.Map `ebpf:"revs"`
-	SchedTab  *ebpf.Map `ebpf:"sched_tab"`
-	Services  *ebpf.Map `ebpf:"services"`
-	SvcRts    *ebpf.Map `ebpf:"svc_rts"`
-	SvcStats  *ebpf.Map `ebpf:"svc_stats"`
-	Templates *ebpf.Map `ebpf:"templates"`
+	Conns        *ebpf.Map `ebpf:"conns"`
+	DecapVips    *ebpf.Map `ebpf:"decap_vips"`
+	DestRts      *ebpf.Map `ebpf:"dest_rts"`
+	DestStats    *ebpf.Map `ebpf:"dest_stats"`
+	Dests        *ebpf.Map `ebpf:"dests"`
+	LblcCache    *ebpf.Map `ebpf:"lblc_cache"`
+	LblcrCache   *ebpf.Map `ebpf:"lblcr_cache"`
+	LblcrScratch *ebpf.Map `ebpf:"lblcr_scratch"`
+	Revs         *ebpf.Map `ebpf:"revs"`
+	SchedTab     *ebpf.Map `ebpf:"sched_tab"`
+	Services     *ebpf.Map `ebpf:"services"`
+	SvcRts       *ebpf.Map `ebpf:"svc_rts"`
+	SvcStats     *ebpf.Map `ebpf:"svc_stats"`
+	Templates    *ebpf.Map `ebpf:"templates"`
 }
 
 func (m *lbMaps) Close() error {
@@ -273,6 +308,8 @@ func (m *lbMaps) Close() error {
 		m.DestStats,
 		m.Dests,
 		m.LblcCache,
+		m.LblcrCache,
+		m.LblcrScratch,
 		m.Revs,
 		m.SchedTab,
 		m.Services,
@@ -286,7 +323,8 @@ func (m *lbMaps) Close() error {
 //
 // It can be passed to loadLbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lbVariables struct {
-	TcpStates *ebpf.Variable `ebpf:"tcp_states"`
+	LblcrExpireNs *ebpf.Variable `ebpf:"lblcr_expire_ns"`
+	TcpStates     *ebpf.Variable `ebpf:"tcp_states"`
 }
 
 // lbPrograms contains all programs after they have been loaded into the kernel.

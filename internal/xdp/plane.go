@@ -80,6 +80,11 @@ type Options struct {
 	// Clock returns the time of bpf_ktime_get_ns (CLOCK_MONOTONIC); nil
 	// reads it. Tests move it forward to expire entries.
 	Clock func() time.Duration
+	// LBLCRExpiration is the sysctl lblcr_expiration (ipvs-sysctl.rst):
+	// how long an lblcr server set must stay unchanged before its most
+	// loaded member is dropped, and how long an unused lblcr entry is
+	// kept. 0 means the kernel default, 24 h.
+	LBLCRExpiration time.Duration
 }
 
 // Plane is the XDP data plane: an IPVS-style director in an XDP program,
@@ -129,6 +134,7 @@ type service struct {
 	row       uint32 // 0 or 1: which of the two rows holds the table
 	table     table
 	exact     bool
+	cyc       *cycle // rr, wrr: the kernel scheduler's state
 	dests     map[netip.AddrPort]*destState
 	stats     *stats.Stat
 	raw       stats.Stats
@@ -156,7 +162,7 @@ const (
 
 var schedKinds = map[string]uint32{
 	"rr": 1, "wrr": 2, "lc": 3, "wlc": 4, "sed": 5, "nq": 6, "fo": 7, "ovf": 8,
-	"dh": 9, "sh": 10, "mh": 11, "lblc": 12, "twos": 13,
+	"dh": 9, "sh": 10, "mh": 11, "lblc": 12, "twos": 13, "lblcr": 14,
 }
 
 const (
@@ -190,6 +196,9 @@ func New(opt Options) (*Plane, error) {
 	}
 	if opt.SweepInterval <= 0 {
 		opt.SweepInterval = time.Second
+	}
+	if opt.LBLCRExpiration <= 0 {
+		opt.LBLCRExpiration = lblcExpiration
 	}
 	if opt.Resolver == nil {
 		opt.Resolver = &netlinkResolver{nsPath: opt.NetNS, wait: time.Second}
@@ -240,6 +249,9 @@ func (p *Plane) load() error {
 	}
 	if err := spec.Variables["tcp_states"].Set(states); err != nil {
 		return fmt.Errorf("tcp state table: %w", err)
+	}
+	if err := spec.Variables["lblcr_expire_ns"].Set(uint64(p.opt.LBLCRExpiration)); err != nil {
+		return fmt.Errorf("lblcr expiration: %w", err)
 	}
 	for _, m := range []string{"conns", "revs", "templates"} {
 		spec.Maps[m].MaxEntries = uint32(p.opt.MaxConns)

@@ -40,16 +40,11 @@ func (o *oracle) pick(k *sched.Key) *sched.Dest {
 
 // The fast path picks what package sched picks for the same state:
 // table-driven schedulers (rr, wrr, dh, sh, mh) from tables built from the
-// kernel algorithms, connection-count ones (lc, wlc, sed, nq, fo, ovf) from
-// the live counters the program keeps, with thresholds and weight 0 in
-// play. Every third connection stays unestablished so active and inactive
-// counts differ.
+// kernel algorithms, connection-count ones (lc, wlc, sed, nq, fo, ovf, and
+// lblcr's set scan with its wlc fallback) from the live counters the
+// program keeps, with thresholds and weight 0 in play. Every third
+// connection stays unestablished so active and inactive counts differ.
 func TestSchedulerPicksMatchPackageSched(t *testing.T) {
-	rl := func(a string, w int32, upper uint32) config.Real {
-		r := real(a, w, config.Route)
-		r.UpperThreshold = upper
-		return r
-	}
 	mixed := []config.Real{rl("10.0.0.2:80", 4, 0), rl("10.0.0.3:80", 3, 0), rl("10.0.0.4:80", 2, 0), rl("10.0.0.5:80", 0, 0)}
 	thresh := []config.Real{rl("10.0.0.2:80", 5, 3), rl("10.0.0.3:80", 1, 0), rl("10.0.0.4:80", 2, 0)}
 	equal := []config.Real{rl("10.0.0.2:80", 1, 0), rl("10.0.0.3:80", 1, 0), rl("10.0.0.4:80", 1, 0)}
@@ -74,6 +69,8 @@ func TestSchedulerPicksMatchPackageSched(t *testing.T) {
 		{"mh", nil, mixed},
 		{"mh", []string{"mh-port", "mh-fallback"}, mixed},
 		{"mh", nil, equal},
+		{"lblcr", nil, mixed},
+		{"lblcr", nil, thresh},
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s%v/%d", c.sched, c.flags, len(c.reals)), func(t *testing.T) {

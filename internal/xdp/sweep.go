@@ -10,9 +10,9 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/conntab"
 )
 
-// lblc cache garbage collection (ip_vs_lblc.c): entries unused for
-// lblc_expiration (24 h) go; above the table's maximum size, entries idle
-// for ENTRY_TIMEOUT (6 min) go too.
+// lblc and lblcr cache garbage collection (ip_vs_lblc.c, ip_vs_lblcr.c):
+// entries unused for lblc_expiration (24 h) go; above the table's maximum
+// size, entries idle for ENTRY_TIMEOUT (6 min) go too.
 const (
 	lblcExpiration   = 24 * time.Hour
 	lblcEntryTimeout = 6 * time.Minute
@@ -129,6 +129,11 @@ func (p *Plane) Sweep() {
 		}
 	}
 
+	// lblcr sets hold their members like the kernel's ip_vs_dest_set_insert
+	// holds a dest reference: a removed dest stays in the trash (and comes
+	// back with its set memberships if re-added) while a set refers to it.
+	held := p.sweepLblcr(now)
+
 	// Drift correction and trash collection.
 	for slot := 1; slot < maxDests; slot++ {
 		ds := p.slots[slot]
@@ -153,7 +158,7 @@ func (p *Plane) Sweep() {
 		} else {
 			p.drift[uint16(slot)] = diff
 		}
-		if !ds.available && c.active == 0 && c.inact == 0 && c.persist == 0 {
+		if !ds.available && c.active == 0 && c.inact == 0 && c.persist == 0 && !held[uint16(slot)] {
 			tk := trashKey{ds.svc.key, ds.real.Address}
 			if p.trash[tk] == ds {
 				delete(p.trash, tk)
@@ -166,6 +171,70 @@ func (p *Plane) Sweep() {
 	}
 	p.sweepLblc(now)
 	p.retryNextHops()
+}
+
+// sweepLblcr is the garbage collection of ip_vs_lblcr_check_expire:
+// entries unused for lblcr_expiration go; above the table's maximum size
+// (16384), entries idle for ENTRY_TIMEOUT (6 min) go too. It returns the
+// dest slots the remaining sets refer to.
+func (p *Plane) sweepLblcr(now time.Duration) map[uint16]bool {
+	var k lbLblcKey
+	var v lbLblcr
+	var keys []lbLblcKey
+	var vals []lbLblcr
+	it := p.objs.LblcrCache.Iterate()
+	for it.Next(&k, &v) {
+		keys = append(keys, k)
+		vals = append(vals, v)
+	}
+	limit := p.opt.LBLCRExpiration
+	if len(keys) > lblcMaxSize {
+		limit = min(limit, lblcEntryTimeout)
+	}
+	held := map[uint16]bool{}
+	for i := range keys {
+		if now-time.Duration(vals[i].LastUse) > limit {
+			_ = p.objs.LblcrCache.Delete(&keys[i])
+			continue
+		}
+		for _, m := range vals[i].M[:min(int(vals[i].N), len(vals[i].M))] {
+			if m.Dest < maxDests {
+				if ds := p.slots[m.Dest]; ds != nil && ds.gen == m.Gen {
+					held[uint16(m.Dest)] = true
+				}
+			}
+		}
+	}
+	return held
+}
+
+// flushLocality drops a service's lblc and lblcr entries, as the old
+// scheduler's done_service does (ip_vs_lblc_flush, ip_vs_lblcr_flush) when
+// the service goes or changes scheduler.
+func (p *Plane) flushLocality(id uint32) {
+	var lk lbLblcKey
+	var lv lbLblc
+	var drop []lbLblcKey
+	it := p.objs.LblcCache.Iterate()
+	for it.Next(&lk, &lv) {
+		if lk.Svc == id {
+			drop = append(drop, lk)
+		}
+	}
+	for i := range drop {
+		_ = p.objs.LblcCache.Delete(&drop[i])
+	}
+	drop = drop[:0]
+	var rv lbLblcr
+	rit := p.objs.LblcrCache.Iterate()
+	for rit.Next(&lk, &rv) {
+		if lk.Svc == id {
+			drop = append(drop, lk)
+		}
+	}
+	for i := range drop {
+		_ = p.objs.LblcrCache.Delete(&drop[i])
+	}
 }
 
 // templateKey is the template a connection of a persistent service was

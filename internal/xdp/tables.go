@@ -2,7 +2,6 @@ package xdp
 
 import (
 	"encoding/binary"
-	"fmt"
 	"math/bits"
 	"net/netip"
 
@@ -192,89 +191,4 @@ func mhTable(ds []tdest) table {
 			p++
 		}
 	}
-}
-
-// cycleTable records the picks of the kernel rr or wrr scheduler (package
-// sched) over a fresh copy of the service's list, without thresholds, for
-// one period. The program walks it with a cursor and skips dests that are
-// OVERLOAD or weight 0 at that moment, which for both schedulers gives the
-// kernel's sequence: rr skips them the same way, and a wrr pass only emits
-// dests with weight >= cw, so dropping a dest from the period leaves the
-// others' order unchanged. The period of wrr is sum(weight/gcd); weights
-// whose period exceeds one table row are scaled down (reported by ok=false).
-func cycleTable(name string, list []*sched.Dest, slots map[netip.AddrPort]uint16) (t table, exact bool, err error) {
-	type wd struct {
-		a netip.AddrPort
-		w int32
-	}
-	// Kernel order is newest first; adding oldest first rebuilds it.
-	in := make([]wd, 0, len(list))
-	var g int32
-	var sum int64
-	for i := len(list) - 1; i >= 0; i-- {
-		d := list[i]
-		w := d.Weight()
-		in = append(in, wd{d.Addr, w})
-		if w > 0 {
-			if g > 0 {
-				g = gcd(g, w)
-			} else {
-				g = w
-			}
-		}
-	}
-	exact = true
-	period := 0
-	if name == "rr" {
-		for _, x := range in {
-			if x.w > 0 {
-				period++
-			}
-		}
-	} else if g > 0 {
-		for _, x := range in {
-			if x.w > 0 {
-				sum += int64(x.w / g)
-			}
-		}
-		if sum > tabSize {
-			// Scale to fit one row, keeping every positive weight >= 1.
-			exact = false
-			for i := range in {
-				if in[i].w > 0 {
-					in[i].w = int32(max(1, int64(in[i].w)*tabSize/(sum*int64(g))/2))
-				}
-			}
-			g, sum = 0, 0
-			for _, x := range in {
-				if x.w > 0 {
-					g = gcd(max(g, 1), x.w)
-				}
-			}
-			for _, x := range in {
-				if x.w > 0 {
-					sum += int64(x.w / g)
-				}
-			}
-		}
-		period = int(sum)
-	}
-	probe, err := sched.NewService(name, 0, sched.Options{})
-	if err != nil {
-		return nil, false, err
-	}
-	for _, x := range in {
-		if _, err := probe.AddDest(x.a, x.w, 0, 0); err != nil {
-			return nil, false, fmt.Errorf("%s cycle: %w", name, err)
-		}
-	}
-	t = make(table, 0, period)
-	for range period {
-		d := probe.Schedule(&sched.Key{})
-		if d == nil {
-			break
-		}
-		t = append(t, slots[d.Addr])
-	}
-	return t, exact, nil
 }

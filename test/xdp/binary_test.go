@@ -148,8 +148,8 @@ services:
 		}
 	}
 	conns := adm("-Lnc")
-	rows := regexp.MustCompile(`(?m)^TCP\s+\d\d:\d\d\s+(\S+)\s+` + regexp.QuoteMeta(l.addr("client").String()) + `:\d+\s+` +
-		regexp.QuoteMeta(vip.String()) + `\s+10\.245\.0\.[23]:80$`).FindAllStringSubmatch(conns, -1)
+	rows := regexp.MustCompile(`(?m)^TCP\s+\d\d:\d\d\s+(\S+)\s+`+regexp.QuoteMeta(l.addr("client").String())+`:\d+\s+`+
+		regexp.QuoteMeta(vip.String())+`\s+10\.245\.0\.[23]:80$`).FindAllStringSubmatch(conns, -1)
 	if len(rows) != 4 {
 		t.Fatalf("-Lnc should list the 4 connections:\n%s", conns)
 	}

@@ -129,6 +129,42 @@ struct {
 	__type(value, struct lblc);
 } lblc_cache SEC(".maps");
 
+/* lblcr's server sets. A plain hash, as bpf_spin_lock needs, allocated
+ * as entries come (most directors have no lblcr service); its bound is the
+ * one package sched uses (4 x the kernel's max_size): past it a new
+ * address is not cached and the pick is used anyway, as the kernel does
+ * when it cannot allocate an entry. The Go side collects idle entries. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct lblc_key);
+	__type(value, struct lblcr);
+} lblcr_cache SEC(".maps");
+
+/* Room for a new lblcr entry, which the program's stack is too small to
+ * hold: struct lblcr without the lock (a per-CPU map cannot hold one; the
+ * update ignores those bytes anyway). */
+struct lblcr_new {
+	__u32 nolock;
+	__u32 n;
+	__u64 last_use;
+	__u64 lastmod;
+	struct lblcr_member m[LBLCR_SET_MAX];
+};
+_Static_assert(sizeof(struct lblcr_new) == sizeof(struct lblcr), "lblcr_new mirrors lblcr");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lblcr_new);
+} lblcr_scratch SEC(".maps");
+
+/* lblcr_expiration (ipvs-sysctl.rst), in ns: a server set unchanged for
+ * longer loses its most loaded member. Set by the Go side before loading. */
+volatile const __u64 lblcr_expire_ns = 86400ULL * 1000000000ULL;
+
 /* Real-server side: the VIPs whose IPIP packets xdp_decap unwraps. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -334,7 +370,7 @@ static __always_inline __u32 sched_cycle(struct svc *svc)
 	struct svc_rt *rt = bpf_map_lookup_elem(&svc_rts, &id);
 	if (!rt || p.len == 0 || p.len > TAB_SIZE)
 		return NO_DEST;
-	p.start = rt->cursor % p.len;
+	p.start = (rt->cursor & ~CURSOR_SYNCED) % p.len;
 	bpf_loop(p.len, cycle_step, &p, 0);
 	if (p.dest != NO_DEST)
 		rt->cursor = p.found + 1;
@@ -468,8 +504,9 @@ static long cmp_step(__u64 i, void *arg)
 			c->boh = overhead(rt);
 		}
 		return 0;
-	case SCHED_WLC: /* ip_vs_wlc.c (also lblc's fallback) */
+	case SCHED_WLC: /* ip_vs_wlc.c (also lblc's and lblcr's fallback) */
 	case SCHED_LBLC:
+	case SCHED_LBLCR:
 	case SCHED_SED: { /* ip_vs_sed.c: (active+1)/weight */
 		__s64 doh = c->kind == SCHED_SED ? a + 1 : overhead(rt);
 		if (c->best == NO_DEST) {
@@ -587,6 +624,224 @@ static __always_inline __u32 sched_twos(struct svc *svc)
 	return c.best;
 }
 
+/* ---- lblcr (ip_vs_lblcr.c) ---- */
+
+/* A snapshot of a server set, taken under its lock; the scans that need the
+ * dests' counters run on it without the lock (no helper may be called with
+ * a lock held), as the kernel scans the set under RCU only. */
+struct lblcr_scan {
+	struct lblcr_member m[LBLCR_SET_MAX];
+	__u32 n;
+	__u32 best;   /* member index */
+	__s64 boh;
+	__s64 bw;
+	__u32 max;    /* 1: ip_vs_dest_set_max, 0: ip_vs_dest_set_min */
+};
+
+static __always_inline void lblcr_snapshot(struct lblcr *e, struct lblcr_scan *s)
+{
+	bpf_spin_lock(&e->lock);
+	s->n = e->n;
+	__builtin_memcpy(s->m, e->m, sizeof(s->m));
+	bpf_spin_unlock(&e->lock);
+	if (s->n > LBLCR_SET_MAX)
+		s->n = LBLCR_SET_MAX;
+}
+
+static long lblcr_step(__u64 i, void *arg)
+{
+	struct lblcr_scan *s = arg;
+	if (i >= s->n || i >= LBLCR_SET_MAX)
+		return 1;
+	__u32 k = (__u32)i;
+	asm volatile("" : "+r"(k));
+	struct lblcr_member mb = s->m[k & (LBLCR_SET_MAX - 1)];
+	__u32 idx = mb.dest;
+	struct dest *d = bpf_map_lookup_elem(&dests, &idx);
+	struct dest_rt *rt = bpf_map_lookup_elem(&dest_rts, &idx);
+	/* A member whose slot was reused is a dest that no longer exists:
+	 * skipped by both scans (the Go side keeps a slot alive while a set
+	 * refers to it, as the kernel's set holds a dest reference). */
+	if (!d || !rt || d->gen != mb.gen)
+		return 0;
+	__s64 w = d->weight;
+	__s64 doh = overhead(rt);
+	if (s->max) {
+		/* ip_vs_dest_set_max: weight > 0 only, flags not looked at;
+		 * moh/mw < doh/dw, ties keep the earlier member */
+		if (w <= 0)
+			return 0;
+		if (s->best == NO_DEST || s->boh * w < doh * s->bw) {
+			s->best = k;
+			s->boh = doh;
+			s->bw = w;
+		}
+		return 0;
+	}
+	/* ip_vs_dest_set_min: the first member without OVERLOAD, with weight
+	 * > 0 and AVAILABLE starts; a later one without OVERLOAD replaces it
+	 * when strictly less loaded per weight and AVAILABLE */
+	if (rt->overload)
+		return 0;
+	if (s->best == NO_DEST) {
+		if (w > 0 && (d->flags & DEST_F_AVAILABLE)) {
+			s->best = k;
+			s->boh = doh;
+			s->bw = w;
+		}
+		return 0;
+	}
+	if (s->boh * w > doh * s->bw && (d->flags & DEST_F_AVAILABLE)) {
+		s->best = k;
+		s->boh = doh;
+		s->bw = w;
+	}
+	return 0;
+}
+
+/* Runs one scan; returns the member index or NO_DEST. */
+static __always_inline __u32 lblcr_scan(struct lblcr_scan *s, __u32 max)
+{
+	s->max = max;
+	s->best = NO_DEST;
+	s->boh = 0;
+	s->bw = 0;
+	bpf_loop(LBLCR_SET_MAX, lblcr_step, s, 0);
+	return s->best;
+}
+
+static __always_inline int member_eq(struct lblcr_member a, struct lblcr_member b)
+{
+	return a.dest == b.dest && a.gen == b.gen;
+}
+
+/* ip_vs_dest_set_erase, with the lock held. */
+static __always_inline int lblcr_erase_locked(struct lblcr *e, struct lblcr_member v)
+{
+	__u32 n = e->n;
+	int at = -1;
+#pragma unroll
+	for (int i = 0; i < LBLCR_SET_MAX; i++) {
+		if (at < 0 && (__u32)i < n && member_eq(e->m[i], v))
+			at = i;
+	}
+	if (at < 0)
+		return 0;
+#pragma unroll
+	for (int i = 0; i < LBLCR_SET_MAX - 1; i++) {
+		if (i >= at)
+			e->m[i] = e->m[i + 1];
+	}
+	e->n = n - 1;
+	return 1;
+}
+
+/* ip_vs_dest_set_insert with check: a member already there is left alone;
+ * otherwise the dest goes to the head. A full set first loses victim (its
+ * most loaded member, the one the kernel's own cleanup would remove), or
+ * its oldest member if victim is gone meanwhile. */
+static __always_inline void lblcr_insert(struct lblcr *e, struct lblcr_member v, struct lblcr_member victim, __u64 now)
+{
+	bpf_spin_lock(&e->lock);
+	__u32 n = e->n;
+	if (n > LBLCR_SET_MAX)
+		n = LBLCR_SET_MAX;
+	int found = 0;
+#pragma unroll
+	for (int i = 0; i < LBLCR_SET_MAX; i++) {
+		if ((__u32)i < n && member_eq(e->m[i], v))
+			found = 1;
+	}
+	if (!found) {
+		if (n == LBLCR_SET_MAX) {
+			e->n = n;
+			if (!lblcr_erase_locked(e, victim))
+				e->n = n - 1;
+			n = e->n;
+		}
+#pragma unroll
+		for (int i = LBLCR_SET_MAX - 1; i > 0; i--)
+			e->m[i] = e->m[i - 1];
+		e->m[0] = v;
+		e->n = n + 1;
+		e->lastmod = now;
+	}
+	bpf_spin_unlock(&e->lock);
+}
+
+#define LBLCR_MISS 0x10000 /* lblcr_pick: no entry for the address */
+
+/* The cache half of ip_vs_lblcr_schedule: the least loaded member of the
+ * destination address's server set (NO_DEST if none qualifies, LBLCR_MISS
+ * without an entry); a set of more than one member unchanged for
+ * lblcr_expiration loses its most loaded member. Separate functions keep
+ * each stack frame small enough for the verifier's 512-byte total. */
+static __noinline __u32 lblcr_pick(struct svc *svc, struct conn_key *k, __u64 now)
+{
+	struct lblc_key lk = {.svc = svc->id};
+	__builtin_memcpy(lk.daddr, k->daddr, 16);
+	struct lblcr *e = bpf_map_lookup_elem(&lblcr_cache, &lk);
+	if (!e)
+		return LBLCR_MISS;
+	e->last_use = now;
+	struct lblcr_scan s = {};
+	lblcr_snapshot(e, &s);
+	__u32 mi = lblcr_scan(&s, 0);
+	__u32 idx = NO_DEST;
+	if (mi < LBLCR_SET_MAX)
+		idx = s.m[mi].dest;
+	/* time_after(jiffies, lastmod + expiration): strictly later */
+	if (s.n > 1 && now > e->lastmod + lblcr_expire_ns) {
+		__u32 xi = lblcr_scan(&s, 1);
+		if (xi < LBLCR_SET_MAX) {
+			struct lblcr_member x = s.m[xi];
+			bpf_spin_lock(&e->lock);
+			if (e->n > 1 && e->n <= LBLCR_SET_MAX && lblcr_erase_locked(e, x))
+				e->lastmod = now;
+			bpf_spin_unlock(&e->lock);
+		}
+	}
+	return idx;
+}
+
+/* The update half: the wlc pick joins the address's set (ip_vs_dest_set_insert
+ * with check), or starts one (ip_vs_lblcr_new); with the table full the
+ * pick is used uncached, as the kernel does when kmalloc fails. */
+static __noinline void lblcr_add(struct svc *svc, struct conn_key *k, __u32 idx, __u64 now)
+{
+	struct lblc_key lk = {.svc = svc->id};
+	__builtin_memcpy(lk.daddr, k->daddr, 16);
+	struct dest *d = bpf_map_lookup_elem(&dests, &idx);
+	if (!d)
+		return;
+	struct lblcr_member v = {.dest = idx, .gen = d->gen};
+	struct lblcr_member victim = {.dest = NO_DEST};
+	struct lblcr *e = bpf_map_lookup_elem(&lblcr_cache, &lk);
+	if (!e) {
+		__u32 zero = 0;
+		struct lblcr_new *ne = bpf_map_lookup_elem(&lblcr_scratch, &zero);
+		if (!ne)
+			return;
+		ne->n = 1;
+		ne->last_use = now;
+		ne->lastmod = now;
+		ne->m[0] = v;
+		if (bpf_map_update_elem(&lblcr_cache, &lk, ne, BPF_NOEXIST) == 0)
+			return;
+		e = bpf_map_lookup_elem(&lblcr_cache, &lk);
+		if (!e)
+			return;
+	}
+	struct lblcr_scan s = {};
+	lblcr_snapshot(e, &s);
+	if (s.n >= LBLCR_SET_MAX) {
+		__u32 xi = lblcr_scan(&s, 1);
+		if (xi < LBLCR_SET_MAX)
+			victim = s.m[xi];
+	}
+	lblcr_insert(e, v, victim, now);
+}
+
 static __always_inline __u32 fold4(const __u8 *a)
 {
 	/* ntohl of an IPv4 address (the hashes' addr_fold) */
@@ -644,6 +899,22 @@ static __always_inline __u32 schedule(struct svc *svc, struct conn_key *k)
 			return NO_DEST;
 		bpf_loop(MH_TAB, mh_fallback_step, &p, 0);
 		return p.dest;
+	case SCHED_LBLCR: { /* ip_vs_lblcr_schedule */
+		__u64 now = bpf_ktime_get_ns();
+		idx = lblcr_pick(svc, k, now);
+		if (idx < NO_DEST) {
+			/* use the set's pick unless overloaded (is_overloaded) */
+			struct dest *d = bpf_map_lookup_elem(&dests, &idx);
+			struct dest_rt *drt = bpf_map_lookup_elem(&dest_rts, &idx);
+			if (d && drt && !lblc_overloaded(svc, d, drt))
+				return idx;
+		}
+		idx = sched_loop(svc, SCHED_LBLCR);
+		if (idx == NO_DEST)
+			return NO_DEST;
+		lblcr_add(svc, k, idx, now);
+		return idx;
+	}
 	case SCHED_LBLC: { /* ip_vs_lblc_schedule */
 		struct lblc_key lk = {.svc = svc->id};
 		__builtin_memcpy(lk.daddr, k->daddr, 16);

@@ -16,6 +16,8 @@
 #define SH_TAB 256        /* CONFIG_IP_VS_SH_TAB_BITS 8 (ip_vs_sh.c) */
 #define MH_TAB 4093       /* primes[CONFIG_IP_VS_MH_TAB_INDEX-8] (ip_vs_mh.c) */
 #define NO_DEST 0xffff    /* empty table slot */
+#define LBLCR_SET_MAX 8   /* members of an lblcr server set (the kernel's list is unbounded) */
+#define CURSOR_SYNCED 0x80000000U /* svc_rt.cursor: placed by the Go side, no pick since */
 
 /* Forwarding methods (ipvsadm -g -i -m). */
 enum fwd {
@@ -39,6 +41,7 @@ enum sched_kind {
 	SCHED_MH,
 	SCHED_LBLC,
 	SCHED_TWOS,
+	SCHED_LBLCR,
 };
 
 /* svc.flags */
@@ -93,7 +96,11 @@ struct sched_row {
 };
 
 struct svc_rt {
-	__u32 cursor; /* rr/wrr position in the table */
+	/* rr/wrr: table position of the next pick's search. The program
+	 * stores the position after each pick; the Go side stores the
+	 * position the kernel's cursor corresponds to after a configuration
+	 * change, with CURSOR_SYNCED set until the next pick. */
+	__u32 cursor;
 	__u32 pad;
 };
 
@@ -177,6 +184,22 @@ struct lblc {
 	__u64 last_use;
 	__u32 dest;
 	__u32 dest_gen;
+};
+
+/* An lblcr server set (struct ip_vs_dest_set of ip_vs_lblcr.c) for one
+ * destination address: members newest first, as list_add_rcu leaves them.
+ * The lock serialises changes of the set, as svc->sched_lock does. */
+struct lblcr_member {
+	__u32 dest;
+	__u32 gen;
+};
+
+struct lblcr {
+	struct bpf_spin_lock lock;
+	__u32 n;
+	__u64 last_use; /* bpf_ktime_get_ns of the last lookup */
+	__u64 lastmod;  /* of the last insert or erase */
+	struct lblcr_member m[LBLCR_SET_MAX];
 };
 
 #endif
