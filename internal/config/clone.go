@@ -68,6 +68,13 @@ func cloneHTTP(h *HTTP) *HTTP {
 	}
 	c := *h
 	c.TrustedProxies = slices.Clone(h.TrustedProxies)
+	c.LimitReqZones = slices.Clone(h.LimitReqZones)
+	c.LimitConnZones = slices.Clone(h.LimitConnZones)
+	c.Maps = slices.Clone(h.Maps)
+	for i := range c.Maps {
+		c.Maps[i].Entries = slices.Clone(c.Maps[i].Entries)
+	}
+	c.Flood.Exempt = slices.Clone(h.Flood.Exempt)
 	c.Servers = slices.Clone(h.Servers)
 	for i := range c.Servers {
 		s := &c.Servers[i]
@@ -119,6 +126,18 @@ func cloneLocations(locs []Location) []Location {
 		}
 		l.SetHeaders = slices.Clone(l.SetHeaders)
 		l.NextUpstream = slices.Clone(l.NextUpstream)
+		l.LimitReq = slices.Clone(l.LimitReq)
+		l.LimitConn = slices.Clone(l.LimitConn)
+		l.Referers = cloneReferers(l.Referers)
+		if l.SecureLink != nil {
+			s := *l.SecureLink
+			l.SecureLink = &s
+		}
+		l.Compression = cloneCompression(l.Compression)
+		if l.ImageCompression != nil {
+			ic := *l.ImageCompression
+			l.ImageCompression = &ic
+		}
 	}
 	return locs
 }

@@ -66,7 +66,46 @@ const (
 	DefaultStickyPath = "/"
 	// DefaultAccessLogFormat is nginx's predefined "combined" log_format.
 	DefaultAccessLogFormat = "combined"
+
+	// DefaultLimitStatus is limit_req_status and limit_conn_status's
+	// default, 503 (ngx_http_limit_req_merge_conf).
+	DefaultLimitStatus = 503
+	// MinZoneSize is the smallest limit_req/limit_conn zone nginx takes:
+	// eight pages of 4 KiB (ngx_http_limit_req_zone: "zone is too small").
+	MinZoneSize = 8 << 12
+	// DefaultRefererStatus answers an invalid Referer, as the usual
+	// "if ($invalid_referer) { return 403; }" does; a redirect defaults
+	// to 302, as nginx's "return URL".
+	DefaultRefererStatus  = 403
+	DefaultRedirectStatus = 302
+	// DefaultSigParam and DefaultExpiresParam name secure_link's query
+	// parameters.
+	DefaultSigParam     = "sig"
+	DefaultExpiresParam = "expires"
+	// DefaultCompressionMinLength is nginx's gzip_min_length (20 bytes).
+	DefaultCompressionMinLength = 20
+	// DefaultCompressionProxied is nginx's gzip_proxied off: a request
+	// that came through another proxy (Via) is not compressed.
+	DefaultCompressionProxied = "off"
+	// Compression level 0 means each codec's default: nginx's
+	// gzip_comp_level 1, ngx_brotli's brotli_comp_level 6 and
+	// zstd-nginx-module's zstd_comp_level 1.
+	DefaultGzipLevel   = 1
+	DefaultBrotliLevel = 6
+	DefaultZstdLevel   = 1
+	// Image recompression defaults: bodies of 10 KiB to 8 MiB are
+	// re-encoded, JPEG at image_filter_jpeg_quality's 75, with a 64 MiB
+	// cache of results.
+	DefaultImageMinSize     = 10 << 10
+	DefaultImageMaxSize     = 8 << 20
+	DefaultJPEGQuality      = 75
+	DefaultImageCacheSize   = 64 << 20
+	DefaultFirstByteTimeout = 10 * time.Second
 )
+
+// compressionAlwaysType is compressed whatever gzip_types says
+// (ngx_http_gzip_filter_module: "text/html" is always in the list).
+const compressionAlwaysType = "text/html"
 
 // defaultNextUpstream is nginx's proxy_next_upstream default.
 var defaultNextUpstream = []string{"error", "timeout"}
@@ -240,6 +279,7 @@ func normalizeHTTP(h *HTTP) {
 	nilIfEmpty(&h.Servers)
 	nilIfEmpty(&h.Upstreams)
 	nilIfEmpty(&h.TrustedProxies)
+	normalizeHTTPExtras(h)
 	for i, p := range h.TrustedProxies {
 		h.TrustedProxies[i] = canonicalPrefix(p)
 	}
@@ -300,6 +340,8 @@ func normalizeLocation(l *Location, parent *Location, depth int) {
 	nilIfEmpty(&l.Routes)
 	nilIfEmpty(&l.SetHeaders)
 	nilIfEmpty(&l.NextUpstream)
+	nilIfEmpty(&l.LimitReq)
+	nilIfEmpty(&l.LimitConn)
 	if l.Return != nil && l.Return.Code == 0 && isRedirectURL(l.Return.Text) {
 		// ngx_http_rewrite_return: "return URL" answers 302.
 		l.Return.Code = 302
@@ -322,7 +364,9 @@ func normalizeLocation(l *Location, parent *Location, depth int) {
 		if l.NextUpstream == nil {
 			l.NextUpstream = slices.Clone(parent.NextUpstream)
 		}
+		inheritLocationExtras(l, parent)
 	}
+	normalizeLocationExtras(l)
 	setDefault(&l.ConnectTimeout, DefaultProxyTimeout)
 	setDefault(&l.ReadTimeout, DefaultProxyTimeout)
 	setDefault(&l.SendTimeout, DefaultProxyTimeout)

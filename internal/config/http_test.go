@@ -399,9 +399,18 @@ func TestValidateHTTPModel(t *testing.T) {
 			c.Admin.Listen, c.Admin.TokenFile = "127.0.0.1:8080", "/t"
 		}, "http.servers[0].listen[0]", Error, "admin.listen"},
 		{"wildcard listener over admin.listen", func(c *Config) {
-			c.Admin.Listen, c.Admin.TokenFile = "127.0.0.1:8080", "/t"
+			c.Admin.Listen, c.Admin.TokenFile = "[::1]:8080", "/t"
 			c.HTTP.Servers[0].Listen[0].Address = netip.MustParseAddrPort("[::]:8080")
 		}, "http.servers[0].listen[0]", Error, "admin.listen"},
+		// The proxy binds IPv6 with IPV6_V6ONLY, as nginx's ipv6only=on.
+		{"[::] leaves IPv4 admin.listen alone", func(c *Config) {
+			c.Admin.Listen, c.Admin.TokenFile = "127.0.0.1:8080", "/t"
+			c.HTTP.Servers[0].Listen[0].Address = netip.MustParseAddrPort("[::]:8080")
+		}, "", Error, ""},
+		{"listen 80 and [::]:80 together", func(c *Config) {
+			s := &c.HTTP.Servers[0]
+			s.Listen = []HTTPListen{{Address: netip.MustParseAddrPort("0.0.0.0:8080")}, {Address: netip.MustParseAddrPort("[::]:8080")}}
+		}, "", Error, ""},
 		{"proxy_protocol with trusted proxies", func(c *Config) { c.HTTP.Servers[0].Listen[0].ProxyProtocol = true }, "", Error, ""},
 		{"invalid trusted proxy", func(c *Config) { c.HTTP.TrustedProxies = []netip.Prefix{{}} }, "http.trusted_proxies[0]", Error, "invalid"},
 		{"negative limit", func(c *Config) { c.HTTP.Limits.MaxHeaders = -1 }, "http.limits.max_headers", Error, "negative"},

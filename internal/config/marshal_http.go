@@ -19,6 +19,10 @@ type fileHTTP struct {
 	TrustedProxies []string         `yaml:"trusted_proxies,omitempty,flow"`
 	AccessLog      *fileAccessLog   `yaml:"access_log,omitempty"`
 	Limits         fileHTTPLimits   `yaml:"limits"`
+	LimitReqZones  []fileZone       `yaml:"limit_req_zones,omitempty"`
+	LimitConnZones []fileZone       `yaml:"limit_conn_zones,omitempty"`
+	Maps           []fileMap        `yaml:"maps,omitempty"`
+	Flood          *fileFlood       `yaml:"flood,omitempty"`
 }
 
 type fileAccessLog struct {
@@ -49,19 +53,29 @@ type fileCert struct {
 }
 
 type fileLocation struct {
-	Match               string         `yaml:"match"`
-	Rewrites            []any          `yaml:"rewrites,omitempty"`
-	Return              any            `yaml:"return,omitempty"`
-	Routes              []fileRoute    `yaml:"routes,omitempty"`
-	ProxyPass           string         `yaml:"proxy_pass,omitempty"`
-	SetHeaders          any            `yaml:"set_headers,omitempty"`
-	NextUpstream        []string       `yaml:"next_upstream,flow"`
-	NextUpstreamTries   int            `yaml:"next_upstream_tries,omitempty"`
-	NextUpstreamTimeout string         `yaml:"next_upstream_timeout,omitempty"`
-	ConnectTimeout      string         `yaml:"connect_timeout"`
-	ReadTimeout         string         `yaml:"read_timeout"`
-	SendTimeout         string         `yaml:"send_timeout"`
-	Locations           []fileLocation `yaml:"locations,omitempty"`
+	Match               string      `yaml:"match"`
+	Rewrites            []any       `yaml:"rewrites,omitempty"`
+	Return              any         `yaml:"return,omitempty"`
+	Routes              []fileRoute `yaml:"routes,omitempty"`
+	ProxyPass           string      `yaml:"proxy_pass,omitempty"`
+	SetHeaders          any         `yaml:"set_headers,omitempty"`
+	NextUpstream        []string    `yaml:"next_upstream,flow"`
+	NextUpstreamTries   int         `yaml:"next_upstream_tries,omitempty"`
+	NextUpstreamTimeout string      `yaml:"next_upstream_timeout,omitempty"`
+	ConnectTimeout      string      `yaml:"connect_timeout"`
+	ReadTimeout         string      `yaml:"read_timeout"`
+	SendTimeout         string      `yaml:"send_timeout"`
+
+	LimitReq         []fileLimitReq        `yaml:"limit_req,omitempty"`
+	LimitReqStatus   int                   `yaml:"limit_req_status,omitempty"`
+	LimitConn        []fileLimitConn       `yaml:"limit_conn,omitempty"`
+	LimitConnStatus  int                   `yaml:"limit_conn_status,omitempty"`
+	Referers         *fileReferers         `yaml:"referers,omitempty"`
+	SecureLink       *fileSecureLink       `yaml:"secure_link,omitempty"`
+	Compression      *fileCompression      `yaml:"compression,omitempty"`
+	ImageCompression *fileImageCompression `yaml:"image_compression,omitempty"`
+
+	Locations []fileLocation `yaml:"locations,omitempty"`
 }
 
 type fileRewrite struct {
@@ -180,6 +194,7 @@ func marshalHTTP(h *HTTP) *fileHTTP {
 	for i := range h.Upstreams {
 		f.Upstreams = append(f.Upstreams, marshalUpstream(&h.Upstreams[i]))
 	}
+	marshalHTTPExtras(h, f)
 	return f
 }
 
@@ -242,6 +257,7 @@ func marshalLocations(locs []Location) []fileLocation {
 		if len(l.SetHeaders) > 0 {
 			fl.SetHeaders = marshalHeaders(l.SetHeaders)
 		}
+		marshalLocationExtras(l, &fl)
 		out = append(out, fl)
 	}
 	return out

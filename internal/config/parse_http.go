@@ -22,7 +22,7 @@ import (
 
 func (d *decoder) http(n *yaml.Node, path string) *HTTP {
 	h := &HTTP{}
-	d.mapping(n, path, []field{
+	d.mapping(n, path, append([]field{
 		{"servers", func(v *yaml.Node, p string) {
 			d.sequence(v, p, func(item *yaml.Node, ip string) {
 				h.Servers = append(h.Servers, d.httpServer(item, ip))
@@ -36,7 +36,7 @@ func (d *decoder) http(n *yaml.Node, path string) *HTTP {
 		{"trusted_proxies", func(v *yaml.Node, p string) { h.TrustedProxies = d.prefixes(v, p) }},
 		{"access_log", func(v *yaml.Node, p string) { d.accessLog(v, p, &h.AccessLog) }},
 		{"limits", func(v *yaml.Node, p string) { d.httpLimits(v, p, &h.Limits) }},
-	})
+	}, d.httpExtras(h)...))
 	return h
 }
 
@@ -305,7 +305,7 @@ func (d *decoder) location(n *yaml.Node, path string, depth int) Location {
 		d.errorf(n, path, "locations nested deeper than %d", maxLocationDepth)
 		return l
 	}
-	d.mapping(n, path, []field{
+	d.mapping(n, path, append([]field{
 		{"match", func(v *yaml.Node, p string) { d.str(v, p, &l.Match) }},
 		{"locations", func(v *yaml.Node, p string) { l.Locations = d.locations(v, p, depth+1) }},
 		{"rewrites", func(v *yaml.Node, p string) {
@@ -332,7 +332,7 @@ func (d *decoder) location(n *yaml.Node, path string, depth int) Location {
 		{"connect_timeout", func(v *yaml.Node, p string) { d.positiveDuration(v, p, &l.ConnectTimeout) }},
 		{"read_timeout", func(v *yaml.Node, p string) { d.positiveDuration(v, p, &l.ReadTimeout) }},
 		{"send_timeout", func(v *yaml.Node, p string) { d.positiveDuration(v, p, &l.SendTimeout) }},
-	})
+	}, d.locationExtras(&l)...))
 	return l
 }
 

@@ -67,6 +67,7 @@ func randomHTTP(r *rand.Rand, c *Config) {
 	for i := range r.IntN(4) {
 		h.Upstreams = append(h.Upstreams, randomUpstream(r, i))
 	}
+	randomHTTPExtras(r, h)
 	for i := range r.IntN(3) {
 		h.Servers = append(h.Servers, randomHTTPServer(r, i, h))
 	}
@@ -280,6 +281,7 @@ func randomLocation(r *rand.Rand, h *HTTP, parent *Location, depth int, match st
 	default:
 		l.ProxyPass = randomProxyPass(r, h, static)
 	}
+	randomLocationExtras(r, h, &l, parent)
 	if depth < 2 && (mod == "" || mod == "^~") && r.IntN(3) == 0 {
 		l.Locations = randomLocations(r, h, &l, depth+1, "n")
 	}

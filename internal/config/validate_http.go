@@ -36,6 +36,10 @@ type httpValidator struct {
 	// regexes caches compile results: a document of aliases repeats the
 	// same pattern many times.
 	regexes map[string]error
+	// ex is what the checks of zones, maps and limits share.
+	ex extrasValidator
+	// srv is the server whose locations are being checked.
+	srv *HTTPServer
 }
 
 // compileRegex compiles a location, rewrite or header regex with route's
@@ -76,6 +80,7 @@ func (v *validator) http(c *Config) {
 		lower[strings.ToLower(u.Name)] = i
 		hv.upstreams[u.Name] = i
 	}
+	hv.httpExtras()
 	for i := range h.Servers {
 		hv.server(fmt.Sprintf("http.servers[%d]", i), &h.Servers[i])
 	}
@@ -187,7 +192,9 @@ func (hv *httpValidator) server(sp string, s *HTTPServer) {
 		return
 	}
 	before := hv.errorCount()
+	hv.srv = s
 	hv.locations(sp+".locations", s.Locations, nil, 0)
+	hv.srv = nil
 	if hv.errorCount() == before {
 		// What route.Compile still refuses, the checks above missed; say
 		// so rather than fail when the config is applied.
@@ -288,7 +295,7 @@ func (hv *httpValidator) sockets(c *Config) {
 		hv.nameConflicts(a, servers, warned)
 	}
 	// A wildcard address takes its port on every address of its family
-	// ([::] on both, being dual-stack): the kernel refuses to bind a
+	// (IPv6 sockets are IPV6_V6ONLY): the kernel refuses to bind a
 	// specific address on that port as well (EADDRINUSE).
 	for i, a := range order {
 		for _, b := range order[:i] {
@@ -322,11 +329,14 @@ func (hv *httpValidator) sockets(c *Config) {
 }
 
 // overlaps reports whether a listener on wildcard w takes address a's port.
+// The proxy binds IPv6 addresses as "tcp6", which Go opens with
+// IPV6_V6ONLY, so [::] takes the port on IPv6 addresses only, as nginx's
+// default ipv6only=on: "listen 80; listen [::]:80;" binds both.
 func overlaps(w, a netip.Addr) bool {
 	if w == a || !w.IsUnspecified() {
 		return false
 	}
-	return w.Is6() || a.Unmap().Is4()
+	return w.Is4() == a.Is4()
 }
 
 func onOff(b bool) string {
@@ -473,6 +483,7 @@ func (hv *httpValidator) location(lp string, l *Location, parent *route.Location
 	}
 	hv.routes(lp, l.Routes, rl)
 	hv.proxySettings(lp, l)
+	hv.locationExtras(lp, l)
 	if len(l.Locations) > 0 {
 		if depth+1 > maxLocationDepth {
 			hv.errorf(lp+".locations", "locations nested deeper than %d", maxLocationDepth)

@@ -1,8 +1,15 @@
 // Package adapt reads a configuration file in any format Fulcrum
-// understands into its one model: native YAML (config.Parse) or a
-// keepalived.conf (package keepalived). Like Caddy's config adapters,
-// each format is a row of a table with a way to recognise it, so another
-// (nginx.conf) is one more row.
+// understands into its one model: native YAML (config.Parse), a
+// keepalived.conf (package keepalived) or an nginx.conf (package nginx).
+// Like Caddy's config adapters, each format is a row of a table with a way
+// to recognise it.
+//
+// Detection order: a .yaml/.yml name is YAML; then keepalived (its name,
+// or its first keyword), then nginx (its name, or a .conf file whose first
+// directive is nginx's); anything else is read as YAML. keepalived comes
+// before nginx because "include" starts both, and keepalived.conf has no
+// other way to say what it is; nginx claims an include-first file only
+// when its name says nginx.
 package adapt
 
 import (
@@ -16,18 +23,21 @@ import (
 
 	"github.com/fulcrumlb/fulcrum/internal/config"
 	"github.com/fulcrumlb/fulcrum/internal/config/keepalived"
+	"github.com/fulcrumlb/fulcrum/internal/config/nginx"
 )
 
 // Options tune how files are read. The zero value detects the format and
 // reads keepalived.conf as keepalived on this host would, with this
 // process's environment for ${_ENV NAME}.
 type Options struct {
-	// Format forces an adapter by name ("yaml", "keepalived"); ""
-	// detects it.
+	// Format forces an adapter by name ("yaml", "keepalived", "nginx");
+	// "" detects it.
 	Format string
 	// Keepalived are the keepalived.conf options; LookupEnv defaults
 	// to os.LookupEnv.
 	Keepalived keepalived.Options
+	// Nginx are the nginx.conf options.
+	Nginx nginx.Options
 }
 
 // adapter is one configuration format.
@@ -57,6 +67,9 @@ var adapters = []adapter{
 		}
 		return c, ds
 	}},
+	{name: "nginx", detect: isNginx, parse: func(file string, data []byte, opts *Options) (*config.Config, config.Diagnostics) {
+		return nginx.Parse(file, data, opts.Nginx)
+	}},
 	{name: "yaml", detect: func(string, []byte) bool { return true }, parse: func(file string, data []byte, _ *Options) (*config.Config, config.Diagnostics) {
 		return config.Parse(file, data)
 	}},
@@ -75,7 +88,8 @@ func Formats() []string {
 
 // Detect names the format of a file: "yaml" for a .yaml or .yml name,
 // "keepalived" for a keepalived.conf (by its name or its first keyword),
-// else "yaml".
+// "nginx" for an nginx.conf (by its name, or a .conf whose first
+// directive is nginx's), else "yaml".
 func Detect(file string, data []byte) string {
 	for _, a := range adapters {
 		if a.detect(file, data) {
@@ -141,8 +155,11 @@ var keepalivedRoots = []string{
 // isKeepalived recognises a keepalived.conf by its name or by its first
 // keyword (comments, "@id" prefixes and "$NAME=" definitions skipped).
 func isKeepalived(file string, data []byte) bool {
-	if strings.Contains(strings.ToLower(filepath.Base(file)), "keepalived") {
+	switch base := strings.ToLower(filepath.Base(file)); {
+	case strings.Contains(base, "keepalived"):
 		return true
+	case strings.Contains(base, "nginx"):
+		return false // an nginx.conf may start with include too
 	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(nil, 1<<20)
@@ -164,6 +181,40 @@ func isKeepalived(file string, data []byte) bool {
 		}
 		word := strings.FieldsFunc(l, func(r rune) bool { return r == ' ' || r == '\t' || r == '{' })
 		return len(word) > 0 && slices.Contains(keepalivedRoots, word[0])
+	}
+	return false
+}
+
+// nginxRoots are directives an nginx.conf starts with: the main context's
+// and those of a file included into http (a conf.d/*.conf or a
+// sites-enabled file holds servers, upstreams and maps).
+var nginxRoots = []string{
+	"user", "worker_processes", "worker_rlimit_nofile", "worker_cpu_affinity", "worker_priority", "error_log", "pid",
+	"daemon", "master_process", "load_module", "env", "pcre_jit", "thread_pool", "timer_resolution", "events", "http",
+	"stream", "mail", "server", "upstream", "map", "geo", "split_clients", "limit_req_zone", "limit_conn_zone", "log_format",
+	"proxy_cache_path",
+}
+
+// isNginx recognises an nginx.conf by a name containing "nginx", or by a
+// .conf name whose first directive (comments skipped) is one nginx's main
+// or http context starts with.
+func isNginx(file string, data []byte) bool {
+	base := strings.ToLower(filepath.Base(file))
+	if strings.Contains(base, "nginx") {
+		return true
+	}
+	if !strings.HasSuffix(base, ".conf") {
+		return false
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		if l == "" || l[0] == '#' {
+			continue
+		}
+		word := strings.FieldsFunc(l, func(r rune) bool { return r == ' ' || r == '\t' || r == '{' || r == ';' })
+		return len(word) > 0 && slices.Contains(nginxRoots, word[0])
 	}
 	return false
 }

@@ -28,7 +28,17 @@ func TestDetect(t *testing.T) {
 		{"a conditional first", "lb.conf", "@lb1 global_defs {\n", "keepalived"},
 		{"yaml content without extension", "fulcrum.conf", "# native\nservices:\n  - protocol: tcp\n", "yaml"},
 		{"empty file", "x.conf", "", "yaml"},
-		{"unknown first word", "x.conf", "upstream app {\n", "yaml"},
+		{"nginx in the name", "/etc/nginx/nginx.conf", "", "nginx"},
+		{"nginx in a name with include first", "nginx-site.conf", "include /etc/nginx/conf.d/*.conf;\n", "nginx"},
+		{"first directive worker_processes", "lb.conf", "# main\nworker_processes auto;\n", "nginx"},
+		{"first directive events", "lb.conf", "events {}\nhttp {}\n", "nginx"},
+		{"first directive http", "lb.conf", "http {\n", "nginx"},
+		{"conf.d file with a server", "site.conf", "server {\n    listen 80;\n}\n", "nginx"},
+		{"conf.d file with an upstream", "x.conf", "upstream app {\n", "nginx"},
+		{"include first is keepalived", "lb.conf", "include /etc/x/*.conf;\n", "keepalived"},
+		{"keepalived name wins over nginx content", "keepalived.conf", "http {\n", "keepalived"},
+		{"nginx words need a .conf name", "lb.cfg", "http {\n", "yaml"},
+		{"unknown first word", "x.conf", "frontend app\n", "yaml"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -40,7 +50,7 @@ func TestDetect(t *testing.T) {
 }
 
 func TestFormats(t *testing.T) {
-	if got := Formats(); !slices.Equal(got, []string{"yaml", "keepalived"}) {
+	if got := Formats(); !slices.Equal(got, []string{"yaml", "keepalived", "nginx"}) {
 		t.Errorf("Formats() = %v", got)
 	}
 }
@@ -98,8 +108,11 @@ func TestParseForcedFormat(t *testing.T) {
 	if c, ds := ParseWith("lb.yaml", []byte(keepalivedConf), Options{Format: "keepalived"}); c == nil {
 		t.Errorf("forced keepalived: %v", ds)
 	}
-	c, ds := ParseWith("lb.conf", nil, Options{Format: "nginx"})
-	if c != nil || len(ds) != 1 || !strings.Contains(ds[0].Message, `unknown configuration format "nginx"`) {
+	if c, ds := ParseWith("lb.yaml", []byte(nginxConf), Options{Format: "nginx"}); c == nil || c.HTTP == nil {
+		t.Errorf("forced nginx: %v", ds)
+	}
+	c, ds := ParseWith("lb.conf", nil, Options{Format: "haproxy"})
+	if c != nil || len(ds) != 1 || !strings.Contains(ds[0].Message, `unknown configuration format "haproxy"`) {
 		t.Errorf("unknown format = %v, %v", c, ds)
 	}
 }
@@ -126,4 +139,42 @@ func TestLoadMissing(t *testing.T) {
 		t.Errorf("diagnostic %q, want %q", got, want)
 	}
 	var _ config.Diagnostics = ds
+}
+
+const nginxConf = `worker_processes 1;
+events { worker_connections 64; }
+http {
+    upstream app { server 10.0.0.1:8080 weight=2; }
+    server {
+        listen 192.0.2.1:80;
+        location / { proxy_pass http://app; }
+    }
+}
+`
+
+func TestLoadNginx(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lb.conf")
+	if err := os.WriteFile(path, []byte(nginxConf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, ds := Load(path)
+	if c == nil {
+		t.Fatalf("Load: %v", ds)
+	}
+	if c.HTTP == nil || len(c.HTTP.Servers) != 1 || c.HTTP.Upstreams[0].Servers[0].Weight != 2 {
+		t.Fatalf("Load read %+v", c.HTTP)
+	}
+	if got := c.HTTP.Servers[0].Locations[0].ProxyPass; got != "http://app" {
+		t.Errorf("proxy_pass = %q", got)
+	}
+	// worker_processes and events are warned about, not dropped silently.
+	var warned []string
+	for _, d := range ds {
+		if d.Severity == config.Warning && strings.Contains(d.Message, "not used by fulcrum") {
+			warned = append(warned, d.Message)
+		}
+	}
+	if len(warned) != 3 {
+		t.Errorf("want 3 not-used warnings (worker_processes, events, worker_connections), got %q", warned)
+	}
 }
