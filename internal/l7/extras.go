@@ -26,13 +26,14 @@ import (
 // (ngx_http_core_run_phases; handlers of one phase run in the reverse of
 // their registration, ngx_http_init_phase_handlers):
 //
-//	server rewrite, location match, location rewrite — a "return"
-//	    answers here, before any limit (l7.md §1.8 [V])
+//	server rewrite, location match, location rewrite, with valid_referers
+//	    and the secure link checked there as nginx's
+//	    `if ($invalid_referer) { return 403; }` idiom does — then a
+//	    "return" answers, before any limit (l7.md §1.8 [V])
 //	preaccess: limit_req, then limit_conn (ngx_http_limit_conn_module is
 //	    registered before ngx_http_limit_req_module in auto/modules, so
 //	    limit_req runs first: a rejected or delayed request holds no
 //	    limit_conn slot while it waits)
-//	access: valid_referers / secure link
 //	content: the proxy
 //	response filters: image recompression, then compression
 //
@@ -401,8 +402,8 @@ func (p *Proxy) wait(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// access runs the secure link check and valid_referers; false when the
-// request was answered.
+// access runs the secure link check and valid_referers (the rewrite-phase
+// `if` of nginx configs); false when the request was answered.
 func (rq *request) access() bool {
 	lc := rq.lc
 	signed := false

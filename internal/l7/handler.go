@@ -167,6 +167,13 @@ func (rq *request) serve() {
 		writeStatus(w, code)
 		return
 	}
+	// Hotlink protection and signed links run where nginx users write
+	// them, `if ($invalid_referer) { return 403; }` / `if ($secure_link =
+	// "")`: in the rewrite phase (ngx_http_rewrite_module), so before the
+	// location's own return and before any limit.
+	if rq.lc != nil && !rq.access() {
+		return
+	}
 	if d.Status != 0 {
 		rq.respondOutcome(d.Outcome)
 		return
@@ -187,7 +194,7 @@ func (rq *request) serve() {
 			r.Body = http.MaxBytesReader(w, r.Body, max)
 		}
 	}
-	if !rq.preaccess() || !rq.access() {
+	if !rq.preaccess() {
 		return
 	}
 	tgt := rq.lc.target

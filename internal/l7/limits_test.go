@@ -188,8 +188,10 @@ func TestLimitReqDelayCancelled(t *testing.T) {
 }
 
 // TestPhaseOrder: a "return" location is never limited (l7.md §1.8 [V]:
-// rewrite runs before preaccess); limit_req runs before valid_referers,
-// so requests with a bad Referer still fill the bucket.
+// rewrite runs before preaccess); the Referer is checked in the rewrite
+// phase, as nginx's `if ($invalid_referer) { return 403; }` is, so requests
+// with a bad Referer are refused before they reach limit_req and do not
+// fill the bucket; a `return` location with referers checks them first.
 func TestPhaseOrder(t *testing.T) {
 	be := newBackend(t, "one")
 	addr := freeAddr(t, "127.0.0.1")
@@ -209,8 +211,23 @@ func TestPhaseOrder(t *testing.T) {
 		}
 	}
 	got := statuses(t, hc, "http://example.com/ref", 3)
-	if want := []int{403, 403, 503}; !slices.Equal(got, want) {
-		t.Errorf("bad Referer: got %v, want %v (limit_req before access)", got, want)
+	if want := []int{403, 403, 403}; !slices.Equal(got, want) {
+		t.Errorf("bad Referer: got %v, want %v (referers in the rewrite phase)", got, want)
+	}
+	// The bucket is untouched: a good Referer gets burst+1 requests through.
+	var good []int
+	for range 3 {
+		req, _ := http.NewRequest("GET", "http://example.com/ref", nil)
+		req.Header.Set("Referer", "http://good.example/page")
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		good = append(good, resp.StatusCode)
+	}
+	if want := []int{200, 200, 503}; !slices.Equal(good, want) {
+		t.Errorf("good Referer after refused ones: got %v, want %v (refusals charge no bucket)", good, want)
 	}
 }
 

@@ -301,15 +301,28 @@ func (c *conn) refuse(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	// A write in progress means a response is being written: no canned
-	// response then, just close.
+	// Write scans its bytes before it sends them, so the tracker already
+	// covers a write still in progress: it alone tells whether the refused
+	// request's response has begun (then just close). A write in progress
+	// is not that sign: it may be the tail of the earlier response, whose
+	// last bytes moved done up to rejReq (net/http flushes it in
+	// finishRequest while its background read may already be here). Wait
+	// for it, then look again under wmu, since a write that got wmu first
+	// may have begun the refused request's own response.
 	canned := false
-	if c.wmu.TryLock() {
+	c.mu.Lock()
+	next := c.t.done == c.rejReq && c.t.st == tsIdle
+	c.mu.Unlock()
+	if next {
+		// Safe to wait: a writer holds wmu only for one Write, which never
+		// waits on a reader (lock order wmu, then mu; mu is not held here).
+		c.wmu.Lock()
 		defer c.wmu.Unlock()
 		c.mu.Lock()
 		canned = c.t.done == c.rejReq && c.t.st == tsIdle
 		c.mu.Unlock()
 	}
+	// Under wmu when canned, so no response can follow the canned one.
 	c.mode.Store(modeClosed)
 	c.mu.Lock()
 	rej := c.rej

@@ -494,3 +494,116 @@ func TestTLSListenerClose(t *testing.T) {
 		t.Fatalf("Accept after Close: %v", err)
 	}
 }
+
+// TestRefusalDuringWrite pins the refusal's choice while a response write is
+// still in flight (net.Pipe: a write completes only as the client reads).
+// The tail of the earlier response (net/http flushing it in finishRequest
+// while its background read is already refusing) must be followed by the
+// canned response; a write that is the refused request's own response means
+// close at once, without waiting for the write and without a canned one.
+func TestRefusalDuringWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		req      string
+		resp     string // written by "net/http" while the refusal runs
+		rejReq   uint64
+		statuses []int // what the client reads, then EOF
+	}{
+		{
+			name:     "earlier response tail",
+			req:      "GET /a HTTP/1.1\r\nHost: fulcrum.test\r\n\r\nGET /bad HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+			resp:     "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+			rejReq:   1,
+			statuses: []int{200, 400},
+		},
+		{
+			name:   "own response started",
+			req:    "POST / HTTP/1.1\r\nHost: fulcrum.test\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\nzz\r\n",
+			resp:   "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\npartial\r\n",
+			rejReq: 0,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, cli := net.Pipe()
+			defer cli.Close()
+			_ = cli.SetDeadline(time.Now().Add(5 * time.Second))
+			hc := Conn(srv, config.HTTPLimits{}).(*conn)
+			defer hc.Close()
+
+			go func() { _, _ = io.WriteString(cli, tc.req) }()
+			buf := make([]byte, 4096)
+			if n, err := hc.Read(buf); n == 0 || err != nil {
+				t.Fatalf("first read: %d %v", n, err)
+			}
+			hc.mu.Lock()
+			rejected, rejReq := hc.rejected, hc.rejReq
+			hc.mu.Unlock()
+			if !rejected || rejReq != tc.rejReq {
+				t.Fatalf("rejected=%v for request %d; want request %d refused", rejected, rejReq, tc.rejReq)
+			}
+
+			wrote := make(chan error, 1)
+			go func() {
+				_, err := io.WriteString(hc, tc.resp)
+				wrote <- err
+			}()
+			// The write has been scanned (and holds wmu) once the tracker
+			// moved; it stays in flight until the client reads.
+			for {
+				hc.mu.Lock()
+				moved := hc.t.done > 0 || hc.t.st != tsIdle
+				hc.mu.Unlock()
+				if moved {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			refused := make(chan error, 1)
+			go func() {
+				_, err := hc.Read(buf)
+				refused <- err
+			}()
+
+			if tc.statuses == nil {
+				// Close without waiting for the write in flight.
+				if err := <-refused; !errors.Is(err, ErrRejected) {
+					t.Fatalf("refusing read: %v; want ErrRejected", err)
+				}
+				all, _ := io.ReadAll(cli)
+				if strings.Contains(string(all), "400 Bad Request") {
+					t.Fatalf("client read %q; want no canned response", all)
+				}
+				return
+			}
+			// Give a refusal that wrongly gives up on a busy writer the
+			// chance to do so before the client reads; a correct one waits.
+			select {
+			case err := <-refused:
+				t.Fatalf("refusal finished (%v) while the earlier response was in flight", err)
+			case <-time.After(50 * time.Millisecond):
+			}
+			br := bufio.NewReader(cli)
+			var statuses []int
+			for range tc.statuses {
+				res, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatalf("after %v: %v", statuses, err)
+				}
+				_, _ = io.Copy(io.Discard, res.Body)
+				statuses = append(statuses, res.StatusCode)
+			}
+			if !slices.Equal(statuses, tc.statuses) {
+				t.Fatalf("statuses %v; want %v", statuses, tc.statuses)
+			}
+			if _, err := br.ReadByte(); err != io.EOF {
+				t.Fatalf("after the canned response: %v; want EOF", err)
+			}
+			if err := <-wrote; err != nil {
+				t.Fatalf("earlier response write: %v", err)
+			}
+			if err := <-refused; !errors.Is(err, ErrRejected) {
+				t.Fatalf("refusing read: %v; want ErrRejected", err)
+			}
+		})
+	}
+}
