@@ -84,12 +84,26 @@
 // vetter counts); underscores in names dropped (nginx
 // underscores_in_headers off); X-Forwarded-*, Forwarded and X-Real-IP from
 // untrusted peers removed; Upgrade: h2c removed; MaxRequestsPerConn
-// (nginx keepalive_requests 1000) closes connections, which also bounds
-// HTTP/2 rapid reset against fast handlers.
+// (nginx keepalive_requests 1000) closes connections.
 //
-// # Server settings (HTTP2Config, ServerTimeouts)
+// # Server settings (HTTP2Config, ServerTimeouts, ConfigureServer)
 //
 // HTTP/2 limits per RFC 9113 §10.5 and Envoy's edge practice, and the
 // http.Server timeouts Go leaves off. ReadTimeout and WriteTimeout stay off
 // on purpose (they would cut long transfers and WebSockets).
+//
+// # HTTP/2 rapid reset (h2guard.go)
+//
+// Go's HTTP/2 server stops a rapid-reset flood (CVE-2023-44487) only when
+// the reset streams' handlers queue up, and MaxRequestsPerConn's GOAWAY
+// needs a response that reset streams never get. ConfigureServer (and so
+// ServerTimeouts) therefore puts a premature-reset guard under net/http's
+// HTTP/2 server, for TLS ("h2") and h2c prior knowledge alike: it reads
+// only the 9-byte frame headers of what the client sends and, with
+// Envoy's rule and defaults (overload.premature_reset_*), ends a
+// connection once more than half of its streams, counting at least 500,
+// were reset by the client within a second of opening: GOAWAY
+// ENHANCE_YOUR_CALM between two of net/http's frames, then a lingering
+// close. A pure flood ends after 251 streams. GuardH2 does the same for
+// connections handed to an HTTP/2 server directly (h2c Upgrade).
 package harden

@@ -3,6 +3,9 @@ package harden
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -24,10 +27,11 @@ import (
 // h2Limits are the limits of the HTTP/2 abuse tests.
 var h2Limits = config.HTTPLimits{MaxConcurrentH2: 100}
 
-// h2Server serves h over h2c (prior knowledge) with the hardened setup and
-// counts handler concurrency.
+// h2Server serves h over HTTP/2 with the hardened setup (h2c with prior
+// knowledge, or h2 over TLSListener) and counts handler concurrency.
 type h2Server struct {
 	addr     string
+	tls      bool
 	counted  *countingListener
 	calls    atomic.Int64
 	cur      atomic.Int64
@@ -55,6 +59,15 @@ func (c *countingConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// CloseWrite keeps the half-close of the connection underneath, which
+// the lingering closes use.
+func (c *countingConn) CloseWrite() error {
+	if cw, ok := c.Conn.(closeWriter); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}
+
 func (l *countingListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
@@ -78,16 +91,33 @@ func (l *countingListener) maxRead() int64 {
 	return m
 }
 
+// h2Setup is what startH2With serves.
+type h2Setup struct {
+	handlerD     time.Duration
+	ignoreCancel bool
+	tls          bool    // h2 over TLSListener instead of h2c
+	opt          Options // for Handler and ConfigureServer
+}
+
 func startH2(t *testing.T, handlerD time.Duration, ignoreCancel bool) *h2Server {
 	t.Helper()
-	s := &h2Server{handlerD: handlerD, ignoreCancel: ignoreCancel}
+	return startH2With(t, h2Setup{handlerD: handlerD, ignoreCancel: ignoreCancel})
+}
+
+func startH2With(t *testing.T, cfg h2Setup) *h2Server {
+	t.Helper()
+	s := &h2Server{handlerD: cfg.handlerD, ignoreCancel: cfg.ignoreCancel, tls: cfg.tls}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var protos http.Protocols
 	protos.SetHTTP1(true)
-	protos.SetUnencryptedHTTP2(true)
+	if cfg.tls {
+		protos.SetHTTP2(true)
+	} else {
+		protos.SetUnencryptedHTTP2(true)
+	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.calls.Add(1)
 		n := s.cur.Add(1)
@@ -100,6 +130,18 @@ func startH2(t *testing.T, handlerD time.Duration, ignoreCancel bool) *h2Server 
 		}
 		switch {
 		case r.URL.Path == "/benign":
+		case r.URL.Path == "/grpc":
+			// A unary call: the request body, then the answer.
+			_, _ = io.Copy(io.Discard, r.Body)
+		case r.URL.Path == "/stream":
+			// A streaming call or long poll: the response begins, and
+			// it ends when the client cancels.
+			w.WriteHeader(http.StatusOK)
+			_ = http.NewResponseController(w).Flush()
+			select {
+			case <-time.After(10 * time.Second):
+			case <-r.Context().Done():
+			}
 		case s.ignoreCancel:
 			time.Sleep(s.handlerD)
 		case s.handlerD > 0:
@@ -111,22 +153,46 @@ func startH2(t *testing.T, handlerD time.Duration, ignoreCancel bool) *h2Server 
 		}
 		_, _ = io.WriteString(w, "ok")
 	})
-	srv := &http.Server{Protocols: &protos, ErrorLog: quietLog(), Handler: Handler(h, Options{})}
-	ServerTimeouts(srv, h2Limits)
+	srv := &http.Server{Protocols: &protos, ErrorLog: quietLog(), Handler: Handler(h, cfg.opt)}
+	ConfigureServer(srv, h2Limits, cfg.opt)
 	s.counted = &countingListener{Listener: ln}
-	go func() { _ = srv.Serve(Listener(s.counted, h2Limits)) }()
+	var sl net.Listener
+	if cfg.tls {
+		tc := &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}, NextProtos: []string{"h2", "http/1.1"}}
+		sl = TLSListener(s.counted, tc, h2Limits)
+	} else {
+		sl = Listener(s.counted, h2Limits)
+	}
+	go func() { _ = srv.Serve(sl) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	s.addr = ln.Addr().String()
 	return s
 }
 
+// transport is an HTTP/2-only client for s (one connection while fewer
+// than MaxConcurrentStreams requests are in flight).
+func (s *h2Server) transport() *http.Transport {
+	var cp http.Protocols
+	if s.tls {
+		cp.SetHTTP2(true)
+	} else {
+		cp.SetUnencryptedHTTP2(true)
+	}
+	return &http.Transport{Protocols: &cp, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+}
+
+func (s *h2Server) url(path string) string {
+	if s.tls {
+		return "https://" + s.addr + path
+	}
+	return "http://" + s.addr + path
+}
+
 // benign keeps making HTTP/2 requests on its own connection until stop,
 // and reports failures.
-func benign(t *testing.T, addr string, stop <-chan struct{}) (ok, failed *atomic.Int64, done <-chan struct{}) {
+func benign(t *testing.T, s *h2Server, stop <-chan struct{}) (ok, failed *atomic.Int64, done <-chan struct{}) {
 	t.Helper()
-	var cp http.Protocols
-	cp.SetUnencryptedHTTP2(true)
-	tr := &http.Transport{Protocols: &cp}
+	tr := s.transport()
 	ok, failed = new(atomic.Int64), new(atomic.Int64)
 	d := make(chan struct{})
 	go func() {
@@ -139,7 +205,7 @@ func benign(t *testing.T, addr string, stop <-chan struct{}) (ok, failed *atomic
 				return
 			default:
 			}
-			res, err := client.Get("http://" + addr + "/benign")
+			res, err := client.Get(s.url("/benign"))
 			if err != nil {
 				failed.Add(1)
 				continue
@@ -157,12 +223,28 @@ func benign(t *testing.T, addr string, stop <-chan struct{}) (ok, failed *atomic
 	return ok, failed, d
 }
 
+// waitFor polls cond for up to 5 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // h2Peer is a raw HTTP/2 client connection driven frame by frame.
 type h2Peer struct {
 	c       net.Conn
 	fr      *http2.Framer
 	wmu     sync.Mutex
 	written atomic.Int64
+
+	scheme string
+	// recordOverhead is what TLS adds to each frame the peer writes.
+	recordOverhead int
 
 	mu       sync.Mutex
 	goaway   *http2.GoAwayFrame
@@ -182,14 +264,38 @@ func (c countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func dialH2(t *testing.T, addr string) *h2Peer {
+// dialH2 opens a raw HTTP/2 connection to s: h2c with prior knowledge,
+// or TLS with ALPN "h2".
+func dialH2(t *testing.T, s *h2Server) *h2Peer {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	var c net.Conn
+	var err error
+	scheme := "http"
+	if s.tls {
+		scheme = "https"
+		var tc *tls.Conn
+		tc, err = tls.Dial("tcp", s.addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+		if err == nil && tc.ConnectionState().NegotiatedProtocol != "h2" {
+			t.Fatalf("ALPN %q; want h2", tc.ConnectionState().NegotiatedProtocol)
+		}
+		if err == nil && tc.ConnectionState().Version != tls.VersionTLS13 {
+			t.Fatalf("TLS version %x; want 1.3", tc.ConnectionState().Version)
+		}
+		c = tc
+	} else {
+		c, err = net.Dial("tcp", s.addr)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	p := &h2Peer{c: c, statuses: map[uint32]string{}, closed: make(chan struct{})}
+	p := &h2Peer{c: c, scheme: scheme, statuses: map[uint32]string{}, closed: make(chan struct{})}
+	if s.tls {
+		// The Framer writes each frame in one Write, which crypto/tls
+		// sends as one TLS 1.3 record: a 5-byte header, the inner
+		// content type and a 16-byte AEAD tag (RFC 8446 §5.2).
+		p.recordOverhead = 5 + 1 + 16
+	}
 	p.fr = http2.NewFramer(countingWriter{c, &p.written}, c)
 	p.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	p.fr.MaxHeaderListSize = 1 << 20
@@ -249,10 +355,14 @@ func (p *h2Peer) done() bool {
 	}
 }
 
-func requestBlock(path string) []byte {
+func requestBlock(path string) []byte { return requestBlockScheme("http", path) }
+
+func (p *h2Peer) block(path string) []byte { return requestBlockScheme(p.scheme, path) }
+
+func requestBlockScheme(scheme, path string) []byte {
 	var b bytes.Buffer
 	enc := hpack.NewEncoder(&b)
-	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":path", path}, {":authority", testHost}} {
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", scheme}, {":path", path}, {":authority", testHost}} {
 		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
 	}
 	return b.Bytes()
@@ -262,7 +372,7 @@ func requestBlock(path string) []byte {
 // server sends GOAWAY or closes, or max pairs went out; it returns how many.
 func rapidReset(t *testing.T, p *h2Peer, max int) int {
 	t.Helper()
-	block := requestBlock("/rr")
+	block := p.block("/rr")
 	for i := range max {
 		if p.done() {
 			return i
@@ -289,10 +399,19 @@ func waitDone(t *testing.T, p *h2Peer) {
 	}
 }
 
-// TestH2RapidReset pins the rapid-reset defences with our config: the flood
-// ends in GOAWAY within 5,000 streams (reliability.md T8), handler
-// concurrency never exceeds MaxConcurrentStreams, and a benign client on
-// another connection keeps being served.
+// TestH2RapidReset pins the rapid-reset defences (CVE-2023-44487) with our
+// config, over h2c with prior knowledge and over TLS: the flood ends the
+// connection (GOAWAY or close) within 5,000 streams (reliability.md T8),
+// handler concurrency never exceeds MaxConcurrentStreams, and a benign
+// client on another connection keeps being served. Three defences may
+// fire, whichever comes first, each with its own bound checked below: the
+// premature-reset guard (h2guard.go: GOAWAY ENHANCE_YOUR_CALM, or a close
+// when no frame boundary comes), Go's own refusal to queue more than 4×
+// MaxConcurrentStreams unstarted handlers (h2_bundle.go
+// "too_many_early_resets": ENHANCE_YOUR_CALM) and MaxRequestsPerConn
+// (GOAWAY NO_ERROR). Without the guard the last two alone let the flood
+// run past 7,000 streams when handlers keep up (a slow client, or the
+// race detector).
 func TestH2RapidReset(t *testing.T) {
 	anyCode := []http2.ErrCode{http2.ErrCodeNo, http2.ErrCodeEnhanceYourCalm}
 	for _, tc := range []struct {
@@ -302,51 +421,78 @@ func TestH2RapidReset(t *testing.T) {
 		codes        []http2.ErrCode
 		maxCalls     int64 // handlers the flood may start
 	}{
-		// Handlers that outlive the reset: Go's server refuses to queue
-		// more than 4× MaxConcurrentStreams unstarted handlers and sends
-		// ENHANCE_YOUR_CALM (h2_bundle.go "too_many_early_resets").
-		{"handler ignoring resets", 100 * time.Millisecond, true, []http2.ErrCode{http2.ErrCodeEnhanceYourCalm}, 5 * int64(h2Limits.MaxConcurrentH2)},
+		// Handlers that outlive the reset: Go's queue limit bounds them.
+		{"handler ignoring resets", 100 * time.Millisecond, true, anyCode, 5 * int64(h2Limits.MaxConcurrentH2)},
 		// Handlers that stop on reset (a proxy cancels the upstream) or
 		// finish at once may never queue up, and Go alone then sends no
-		// GOAWAY at all (reliability.md §2.2): Options.MaxRequestsPerConn
-		// does, whichever comes first.
+		// GOAWAY at all (reliability.md §2.2).
 		{"handler honouring resets", 100 * time.Millisecond, false, anyCode, DefaultMaxRequestsPerConn + int64(h2Limits.MaxConcurrentH2)},
 		{"instant handler", 0, false, anyCode, DefaultMaxRequestsPerConn + int64(h2Limits.MaxConcurrentH2)},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s := startH2(t, tc.handlerD, tc.ignoreCancel)
-			stop := make(chan struct{})
-			ok, failed, bdone := benign(t, s.addr, stop)
-			p := dialH2(t, s.addr)
-			sent := rapidReset(t, p, 20000)
-			waitDone(t, p)
-			close(stop)
-			<-bdone
-			g := p.goAway()
-			if g == nil {
-				t.Fatalf("no GOAWAY after %d HEADERS+RST_STREAM pairs", sent)
+		for _, overTLS := range []bool{false, true} {
+			name := tc.name + "/h2c"
+			if overTLS {
+				name = tc.name + "/tls"
 			}
-			if !slices.Contains(tc.codes, g.ErrCode) {
-				t.Errorf("GOAWAY %v; want one of %v", g.ErrCode, tc.codes)
-			}
-			// reliability.md T8: GOAWAY within 5,000 streams. The client
-			// writes ahead of the GOAWAY, so count the streams the server
-			// took (its last stream ID), not the pairs written.
-			if g.LastStreamID > 2*5000 {
-				t.Errorf("server took streams up to %d; want GOAWAY within 5000 streams", g.LastStreamID)
-			}
-			if m := s.maxCur.Load(); m > int64(h2Limits.MaxConcurrentH2)+1 {
-				t.Errorf("%d handlers ran at once; MaxConcurrentStreams is %d (+1 benign)", m, h2Limits.MaxConcurrentH2)
-			}
-			if c := s.calls.Load() - ok.Load() - failed.Load(); c > tc.maxCalls {
-				t.Errorf("flood started %d handlers; want <= %d", c, tc.maxCalls)
-			}
-			if ok.Load() == 0 || failed.Load() != 0 {
-				t.Errorf("benign client: %d ok, %d failed", ok.Load(), failed.Load())
-			}
-			t.Logf("%d pairs sent, GOAWAY %v last stream %d, %d handlers, max %d concurrent, benign %d ok",
-				sent, g.ErrCode, g.LastStreamID, s.calls.Load(), s.maxCur.Load(), ok.Load())
-		})
+			t.Run(name, func(t *testing.T) {
+				s := startH2With(t, h2Setup{handlerD: tc.handlerD, ignoreCancel: tc.ignoreCancel, tls: overTLS})
+				stop := make(chan struct{})
+				ok, failed, bdone := benign(t, s, stop)
+				waitFor(t, "the benign client's first response", func() bool { return ok.Load() > 0 })
+				p := dialH2(t, s)
+				// What the server reads per HEADERS+RST_STREAM pair.
+				pairLen := int64(2*frameHeaderLen + len(p.block("/rr")) + 4 + 2*p.recordOverhead)
+				sent := rapidReset(t, p, 20000)
+				waitDone(t, p)
+				// The benign client goes on being served after the flood.
+				after := ok.Load()
+				waitFor(t, "the benign client after the flood", func() bool { return ok.Load() >= after+3 })
+				close(stop)
+				<-bdone
+				if !p.done() {
+					t.Fatalf("connection neither closed nor sent GOAWAY after %d HEADERS+RST_STREAM pairs", sent)
+				}
+				g := p.goAway()
+				outcome := "closed without GOAWAY"
+				if g != nil {
+					outcome = fmt.Sprintf("GOAWAY %v last stream %d", g.ErrCode, g.LastStreamID)
+					if !slices.Contains(tc.codes, g.ErrCode) {
+						t.Errorf("GOAWAY %v; want one of %v", g.ErrCode, tc.codes)
+					}
+					// The client writes ahead of the GOAWAY, so count the
+					// streams the server took (its last stream ID), not
+					// the pairs written.
+					if g.LastStreamID > 2*5000 {
+						t.Errorf("server took streams up to %d; want an end within 5000 streams", g.LastStreamID)
+					}
+				}
+				// Whatever the outcome, the server read at most 5,000
+				// streams' worth: every pair is pairLen bytes, and the
+				// count also has the preface, SETTINGS, the TLS handshake
+				// and what the lingering close drained (up to 64 KiB), so
+				// it is an upper bound.
+				if took := s.counted.maxRead() / pairLen; took > 5000 {
+					t.Errorf("server read %d bytes, %d pairs' worth; want at most 5000 streams", s.counted.maxRead(), took)
+				}
+				if m := s.maxCur.Load(); m > int64(h2Limits.MaxConcurrentH2)+1 {
+					t.Errorf("%d handlers ran at once; MaxConcurrentStreams is %d (+1 benign)", m, h2Limits.MaxConcurrentH2)
+				}
+				maxCalls := tc.maxCalls
+				if g != nil && g.ErrCode == http2.ErrCodeNo {
+					// Stopped by MaxRequestsPerConn: at most that many
+					// requests, plus the streams already open.
+					maxCalls = max(maxCalls, DefaultMaxRequestsPerConn+int64(h2Limits.MaxConcurrentH2))
+				}
+				if c := s.calls.Load() - ok.Load() - failed.Load(); c > maxCalls {
+					t.Errorf("flood started %d handlers; want <= %d (%s)", c, maxCalls, outcome)
+				}
+				if failed.Load() != 0 {
+					t.Errorf("benign client: %d ok, %d failed", ok.Load(), failed.Load())
+				}
+				t.Logf("%d pairs sent, %s, server read %d bytes, %d handlers, max %d concurrent, benign %d ok",
+					sent, outcome, s.counted.maxRead(), s.calls.Load(), s.maxCur.Load(), ok.Load())
+			})
+		}
 	}
 }
 
@@ -356,8 +502,8 @@ func TestH2RapidReset(t *testing.T) {
 func TestH2ContinuationFlood(t *testing.T) {
 	s := startH2(t, 0, false)
 	stop := make(chan struct{})
-	ok, failed, bdone := benign(t, s.addr, stop)
-	p := dialH2(t, s.addr)
+	ok, failed, bdone := benign(t, s, stop)
+	p := dialH2(t, s)
 	var frag bytes.Buffer
 	enc := hpack.NewEncoder(&frag)
 	for frag.Len() < 16000 {
@@ -404,7 +550,7 @@ func TestH2ContinuationFlood(t *testing.T) {
 // reset) without the decoded size ever being allocated.
 func TestH2HPACKBomb(t *testing.T) {
 	s := startH2(t, 0, false)
-	p := dialH2(t, s.addr)
+	p := dialH2(t, s)
 	var block bytes.Buffer
 	block.Write(requestBlock("/bomb"))
 	enc := hpack.NewEncoder(&block)

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/l7/route"
 )
@@ -56,10 +57,22 @@ type Options struct {
 	MaxHeaders int
 	// MaxRequestsPerConn closes a connection (HTTP/1: Connection: close;
 	// HTTP/2: GOAWAY) after this many requests, bounding how much a
-	// single connection can make the proxy do, e.g. with HTTP/2 rapid
-	// reset against fast handlers. 0: DefaultMaxRequestsPerConn; < 0:
-	// unlimited. Needs the ConnContext that ServerTimeouts installs.
+	// single connection can make the proxy do. The close rides on a
+	// response, which reset HTTP/2 streams never get: rapid reset is the
+	// premature-reset guard's (ConfigureServer). 0:
+	// DefaultMaxRequestsPerConn; < 0: unlimited. Needs the ConnContext
+	// that ServerTimeouts installs.
 	MaxRequestsPerConn int
+	// PrematureResetMinStreams and PrematureResetLifetime tune the
+	// HTTP/2 premature-reset guard (Envoy overload.premature_reset_*,
+	// see ConfigureServer): a connection is closed once more than half
+	// of the streams it opened, counting at least
+	// PrematureResetMinStreams, were reset by the client younger than
+	// PrematureResetLifetime. 0: DefaultPrematureResetMinStreams and
+	// DefaultPrematureResetLifetime; MinStreams < 0 turns the guard off.
+	// They take effect through ConfigureServer (Handler ignores them).
+	PrematureResetMinStreams int
+	PrematureResetLifetime   time.Duration
 }
 
 // forwardingHeaders are removed from untrusted peers. Go's
