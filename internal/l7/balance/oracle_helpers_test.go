@@ -36,15 +36,32 @@ func needBinary(t *testing.T, name string) string {
 }
 
 // freePort returns a loopback port that was free a moment ago.
+// freePort returns a port no earlier call returned: the kernel may hand
+// out a port again once its listener is closed, and HAProxy binds with
+// SO_REUSEPORT, so two sections on one port would share its connections
+// at random.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		if !portsGiven[port] {
+			portsGiven[port] = true
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
 
 // backend is a Go HTTP server answering with its name.
 type backend struct {
