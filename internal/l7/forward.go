@@ -178,7 +178,13 @@ func (rq *request) roundTrip(out *http.Request) (*http.Response, error) {
 		}
 		pe.stats.requests.Add(1)
 		pe.stats.active.Add(1)
-		resp, err := tr.RoundTrip(ar)
+		var resp *http.Response
+		var err error
+		if h1 := up.h1; h1 != nil && rq.tgt.scheme == "http" && h1.handles(ar) {
+			resp, err = h1.RoundTrip(ar)
+		} else {
+			resp, err = tr.RoundTrip(ar)
+		}
 		pe.stats.active.Add(-1)
 
 		var ft ftMask

@@ -203,11 +203,16 @@ func forwardedElement(peer netip.Addr, peerStr, host, proto string) string {
 func quoteToken(s string) string {
 	for i := 0; i < len(s); i++ {
 		if !isTokenChar(s[i]) {
-			return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+			if strings.ContainsAny(s, `\"`) {
+				return `"` + quotedPairs.Replace(s) + `"`
+			}
+			return `"` + s + `"`
 		}
 	}
 	return s
 }
+
+var quotedPairs = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 
 func isTokenChar(c byte) bool {
 	if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {

@@ -226,7 +226,11 @@ func (rq *request) serve() {
 		return
 	}
 	rq.peerIdx = rq.sel.Index()
-	rq.p.rp.ServeHTTP(rq.filters(w), r.WithContext(context.WithValue(r.Context(), requestKey{}, rq)))
+	if rq.directable() {
+		rq.forwardDirect(rq.filters(w))
+	} else {
+		rq.p.rp.ServeHTTP(rq.filters(w), r.WithContext(context.WithValue(r.Context(), requestKey{}, rq)))
+	}
 	// Reached only when ReverseProxy returned normally (it aborts a
 	// broken response with a panic): the filters end their bodies.
 	rq.closeFilters()
@@ -436,11 +440,12 @@ func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // proxy_set_header. nginx drops Expect (it answers 100-continue itself,
 // as net/http does).
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
-	rq, _ := pr.In.Context().Value(requestKey{}).(*request)
-	if rq == nil {
-		return
+	if rq, _ := pr.In.Context().Value(requestKey{}).(*request); rq != nil {
+		rq.rewriteOut(pr.Out)
 	}
-	out := pr.Out
+}
+
+func (rq *request) rewriteOut(out *http.Request) {
 	setUpstreamURL(out.URL, rq.tgt.scheme, rq.upURI)
 	out.Host = rq.tgt.proxyHost
 	rq.setForwarded(out)
@@ -465,10 +470,13 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 // bound to the server that answered (HAProxy "cookie NAME insert": a new
 // client, an unknown or stale value, or a redispatch) and adds Via.
 func (p *Proxy) modifyResponse(resp *http.Response) error {
-	rq, _ := resp.Request.Context().Value(requestKey{}).(*request)
-	if rq == nil {
-		return nil
+	if rq, _ := resp.Request.Context().Value(requestKey{}).(*request); rq != nil {
+		rq.modifyResp(resp)
 	}
+	return nil
+}
+
+func (rq *request) modifyResp(resp *http.Response) {
 	up := rq.tgt.up
 	if up.sticky != nil && rq.peerIdx >= 0 {
 		val := up.sticky.Value(rq.peerIdx)
@@ -480,8 +488,7 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 			resp.Header.Add("Set-Cookie", stickyCookie(up.stickyCfg, val))
 		}
 	}
-	resp.Header["Via"] = appendVia(resp.Header["Via"], resp.Request)
-	return nil
+	resp.Header["Via"] = appendVia(resp.Header["Via"], rq.r)
 }
 
 // stickyCookie formats the inserted cookie as HAProxy does
@@ -508,22 +515,29 @@ func stickyCookie(s config.Sticky, val string) string {
 // proxyError answers when no server gave a response: 502, or 504 after
 // a timeout, with nginx's error page; nothing when the client is gone.
 func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	rq, _ := r.Context().Value(requestKey{}).(*request)
+	if rq, _ := r.Context().Value(requestKey{}).(*request); rq != nil {
+		rq.proxyErr(w, err)
+		return
+	}
+	p.log.Warn("l7: upstream request failed", "uri", r.RequestURI, "err", err)
+	writeStatus(w, http.StatusBadGateway)
+}
+
+func (rq *request) proxyErr(w http.ResponseWriter, err error) {
+	r := rq.r
 	code := http.StatusBadGateway
 	var ue *upstreamError
 	if errors.As(err, &ue) {
 		code = ue.status
 	}
 	if code == 499 || (r.Context().Err() != nil && errors.Is(err, context.Canceled)) {
-		if rq != nil {
-			rq.status = 499
-		}
+		rq.status = 499
 		return
 	}
 	name := ""
-	if rq != nil && rq.tgt != nil {
+	if rq.tgt != nil {
 		name = rq.tgt.up.name
 	}
-	p.log.Warn("l7: upstream request failed", "upstream", name, "uri", r.RequestURI, "status", code, "err", err)
+	rq.p.log.Warn("l7: upstream request failed", "upstream", name, "uri", r.RequestURI, "status", code, "err", err)
 	writeStatus(w, code)
 }

@@ -56,6 +56,11 @@ type Proxy struct {
 	log *slog.Logger
 	now func() time.Time
 	rp  *httputil.ReverseProxy
+	// buffers copy response bodies (ReverseProxy's and the direct path's).
+	buffers *bufferPool
+	// noDirect sends every request through ReverseProxy (tests compare
+	// the two paths).
+	noDirect atomic.Bool
 
 	mu        sync.Mutex // serialises Apply and Close
 	closed    bool
@@ -104,12 +109,13 @@ func New(opt Options) *Proxy {
 	}
 	p.hcCtx, p.hcCancel = context.WithCancel(context.Background())
 	p.checkSynCookies()
+	p.buffers = newBufferPool()
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
 		Transport:      roundTripper{},
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.proxyError,
-		BufferPool:     newBufferPool(),
+		BufferPool:     p.buffers,
 		ErrorLog:       slog.NewLogLogger(opt.Logger.Handler(), slog.LevelDebug),
 	}
 	return p

@@ -61,6 +61,7 @@ type upstream struct {
 	ppVersion int // PROXY protocol towards the servers: 0, 1 or 2
 	tr        *http.Transport
 	trTLS     *http.Transport // for proxy_pass https:// without Upstream.TLS
+	h1        *h1Transport    // body-less requests to plain-text servers (nil with TLS)
 
 	budget   float64
 	inflight atomic.Int64
@@ -207,6 +208,7 @@ func (p *Proxy) buildUpstream(ctx context.Context, key string, uc config.Upstrea
 		return nil, fmt.Errorf("upstream %q: %w", uc.Name, err)
 	}
 	if !useTLS {
+		u.h1 = newH1Transport(u.dial, u.tr.MaxIdleConnsPerHost, u.tr.IdleConnTimeout, !u.tr.DisableKeepAlives)
 		// A named group may be reached by "proxy_pass https://NAME" too.
 		u.trTLS, err = u.newTransport(nil, true)
 		if err != nil {
@@ -504,6 +506,9 @@ func (u *upstream) stop() {
 
 func (u *upstream) closeIdle() {
 	u.tr.CloseIdleConnections()
+	if u.h1 != nil {
+		u.h1.CloseIdleConnections()
+	}
 	if u.trTLS != nil {
 		u.trTLS.CloseIdleConnections()
 	}
