@@ -138,6 +138,9 @@ type attempt struct {
 }
 
 func (a *attempt) end() {
+	if a.timer == nil {
+		return // a light attempt
+	}
 	a.timer.Stop()
 	a.cancel(errAttemptOver)
 }
@@ -168,21 +171,25 @@ func (rq *request) roundTrip(out *http.Request) (*http.Response, error) {
 	for n := 1; ; n++ {
 		rq.peerIdx = rq.sel.Index()
 		pe := up.peers[rq.peerIdx]
-		a := rq.newAttempt(out.Context())
-		ar := out.WithContext(a.ctx)
-		a.url = *out.URL
-		a.url.Host = pe.host
-		ar.URL = &a.url
-		if body != nil {
-			ar.Body = body.attempt(rq, a)
-		}
 		pe.stats.requests.Add(1)
 		pe.stats.active.Add(1)
 		var resp *http.Response
 		var err error
-		if h1 := up.h1; h1 != nil && rq.tgt.scheme == "http" && h1.handles(ar) {
-			resp, err = h1.RoundTrip(ar)
+		var a *attempt
+		if h1 := up.h1; h1 != nil && rq.tgt.scheme == "http" && h1.handles(out) {
+			// h1Transport keeps the timeouts as deadlines on the
+			// connection: the attempt needs no context or timer.
+			a = rq.lightAttempt()
+			resp, err = h1.do(out, pe.host, rq.lc.readTimeout)
 		} else {
+			a = rq.newAttempt(out.Context())
+			ar := out.WithContext(a.ctx)
+			a.url = *out.URL
+			a.url.Host = pe.host
+			ar.URL = &a.url
+			if body != nil {
+				ar.Body = body.attempt(rq, a)
+			}
 			resp, err = tr.RoundTrip(ar)
 		}
 		pe.stats.active.Add(-1)
@@ -314,10 +321,25 @@ func (rq *request) newAttempt(parent context.Context) *attempt {
 	return a
 }
 
+// lightAttempt is an attempt through h1Transport, whose deadlines do
+// what the context and timer of newAttempt do.
+func (rq *request) lightAttempt() *attempt {
+	a := &rq.att0
+	if rq.att != nil || a.timer != nil {
+		a = new(attempt)
+	}
+	*a = attempt{read: rq.lc.readTimeout}
+	rq.cur.Store(a)
+	return a
+}
+
 // deliver hands the response to ReverseProxy with the read timeout
 // applied to its body; the attempt ends with the body.
 func (rq *request) deliver(resp *http.Response, a *attempt) *http.Response {
 	rq.att = a
+	if a.timer == nil {
+		return resp // h1Transport applies the read timeout to the body
+	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// A tunnel (WebSocket) lives as long as both sides want it.
 		a.timer.Stop()

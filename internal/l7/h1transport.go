@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -159,25 +160,31 @@ func (t *h1Transport) CloseIdleConnections() {
 // longAgo is a deadline that has passed: it ends blocked reads and writes.
 var longAgo = time.Unix(1, 0)
 
-// RoundTrip sends req and returns the response with its body streaming
-// from the connection. Cancelling req's context ends the exchange at any
-// point and the error is the context's cause, as net/http's. A kept-alive
-// connection the server closed in the meantime is replaced by a new one
-// once, when nothing of the response arrived and the request can be sent
-// again (net/http's shouldRetryRequest).
-func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+// do sends req to host and returns the response with its body streaming
+// from the connection. read is proxy_read_timeout: it bounds the wait
+// for the response head and every read of the body, as a deadline on the
+// connection (a timeout is errUpstreamTimeout). Cancelling req's context
+// ends the exchange at any point and the error is the context's cause,
+// as net/http's. A kept-alive connection the server closed in the
+// meantime is replaced by a new one, when nothing of the response arrived
+// (net/http's shouldRetryRequest; nginx does not count such a failure
+// either).
+func (t *h1Transport) do(req *http.Request, host string, read time.Duration) (*http.Response, error) {
 	ctx := req.Context()
 	for {
-		pc, err := t.get(ctx, req.URL.Host)
+		pc, err := t.get(ctx, host)
 		if err != nil {
 			return nil, err
 		}
-		resp, err := pc.roundTrip(ctx, req)
+		resp, err := pc.roundTrip(ctx, req, read)
 		if err == nil {
 			return resp, nil
 		}
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, errUpstreamTimeout
 		}
 		if pc.reused && pc.nread == 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isConnReset(err)) {
 			continue
@@ -191,8 +198,9 @@ func isConnReset(err error) bool {
 	return errors.As(err, &ne) && !ne.Timeout() && (ne.Op == "write" || ne.Op == "read")
 }
 
-func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request) (*http.Response, error) {
+func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, read time.Duration) (*http.Response, error) {
 	pc.nread = 0
+	_ = pc.c.SetDeadline(time.Now().Add(read))
 	stop := context.AfterFunc(ctx, func() { _ = pc.c.SetDeadline(longAgo) })
 	fail := func(err error) (*http.Response, error) {
 		stop()
@@ -232,7 +240,7 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request) (*http.Respo
 		}
 	}
 	pc.limit = -1
-	b := &h1Body{pc: pc, stop: stop, keep: !resp.Close && !req.Close}
+	b := &h1Body{pc: pc, stop: stop, keep: !resp.Close && !req.Close, read: read}
 	if resp.Body == http.NoBody || resp.Body == nil {
 		b.done(true)
 		resp.Body = http.NoBody
@@ -249,15 +257,20 @@ type h1Body struct {
 	rc   io.ReadCloser
 	stop func() bool
 	keep bool
+	read time.Duration
 }
 
 func (b *h1Body) Read(p []byte) (int, error) {
 	if b.pc == nil {
 		return 0, io.EOF
 	}
+	_ = b.pc.c.SetReadDeadline(time.Now().Add(b.read))
 	n, err := b.rc.Read(p)
 	if err != nil {
 		b.done(err == io.EOF)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = errUpstreamTimeout
+		}
 	}
 	return n, err
 }

@@ -307,7 +307,10 @@ func (u *upstream) dial(ctx context.Context, network, addr string) (net.Conn, er
 	if rq != nil && rq.lc != nil {
 		timeout = rq.lc.connectTimeout
 		// The attempt's read timeout starts once connected.
-		if a = rq.cur.Load(); a != nil {
+		if a = rq.cur.Load(); a != nil && a.timer == nil {
+			a = nil // h1Transport: the deadlines start after the dial
+		}
+		if a != nil {
 			a.timer.Reset(timeout + a.read)
 		}
 	}

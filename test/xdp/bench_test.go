@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,11 +19,15 @@ import (
 
 // BenchmarkVethNAT compares packets per second through the director on the
 // NAT lab topology: the XDP plane's DNAT against the kernel's forwarding
-// with an nftables DNAT rule, same namespaces, same veths. A client
-// namespace sends 64-byte UDP datagrams to the VIP with sendmmsg for one
-// second per measurement; the real server's eth0 receive counter gives the
-// packets that made it through. Reported: xdp-pps, nft-pps and their
-// ratio. Run with -bench VethNAT -benchtime 1x; needs nftables (nft).
+// with an nftables DNAT rule, same namespaces, same veths, and against the
+// direct path (the client addressing the real server, no director: the
+// ceiling of the topology). A client namespace sends 64-byte UDP datagrams
+// with sendmmsg for one second per measurement; the real server's eth0
+// receive counter gives the packets that made it through. Every iteration
+// is one round of the three, in turn. Reported: the median of each
+// (xdp-pps, nft-pps, direct-pps), the spread of the XDP and nftables
+// rounds ((max-min)/median, %), and the ratios of the medians. make bench
+// runs it (-benchtime Nx for N rounds); needs root and nftables (nft).
 func BenchmarkVethNAT(b *testing.B) {
 	requireLab(b)
 	if _, err := exec.LookPath("nft"); err != nil {
@@ -42,7 +47,7 @@ func BenchmarkVethNAT(b *testing.B) {
 		return err
 	})
 	vip := netip.AddrPortFrom(l.vip(), 9000)
-	var xdpPPS, nftPPS float64
+	var xdpPPS, nftPPS, directPPS []float64
 	for b.Loop() {
 		// XDP.
 		p := newDirector(b, l)
@@ -54,7 +59,7 @@ func BenchmarkVethNAT(b *testing.B) {
 		if err := p.Apply(context.Background(), []config.Service{svc}, config.DefaultTimeouts); err != nil {
 			b.Fatal(err)
 		}
-		xdpPPS += l.blast(b, vip, time.Second)
+		xdpPPS = append(xdpPPS, l.blast(b, vip, time.Second))
 		p.Close()
 
 		// nftables DNAT with kernel forwarding.
@@ -67,16 +72,46 @@ func BenchmarkVethNAT(b *testing.B) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			b.Fatalf("nft: %v\n%s", err, out)
 		}
-		nftPPS += l.blast(b, vip, time.Second)
+		nftPPS = append(nftPPS, l.blast(b, vip, time.Second))
 		l.run("ip", "netns", "exec", l.ns("lb"), "nft", "delete", "table", "ip", "fulcrumbench")
 		l.run("ip", "netns", "exec", l.ns("lb"), "sysctl", "-qw", "net.ipv4.ip_forward=0")
+
+		// Direct: the same datagrams to the real server's own address.
+		directPPS = append(directPPS, l.blast(b, netip.AddrPortFrom(l.addr("rs1"), 9000), time.Second))
 	}
-	n := float64(b.N)
-	b.ReportMetric(xdpPPS/n, "xdp-pps")
-	b.ReportMetric(nftPPS/n, "nft-pps")
-	if nftPPS > 0 {
-		b.ReportMetric(xdpPPS/nftPPS, "xdp/nft")
+	xdp, nft, direct := median(xdpPPS), median(nftPPS), median(directPPS)
+	b.ReportMetric(xdp, "xdp-pps")
+	b.ReportMetric(nft, "nft-pps")
+	b.ReportMetric(direct, "direct-pps")
+	b.ReportMetric(spread(xdpPPS), "xdp-spread-%")
+	b.ReportMetric(spread(nftPPS), "nft-spread-%")
+	if nft > 0 {
+		b.ReportMetric(xdp/nft, "xdp/nft")
 	}
+	if direct > 0 {
+		b.ReportMetric(xdp/direct, "xdp/direct")
+	}
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
+}
+
+// spread is (max-min)/median in percent.
+func spread(v []float64) float64 {
+	m := median(v)
+	if m == 0 {
+		return 0
+	}
+	return (slices.Max(v) - slices.Min(v)) / m * 100
 }
 
 // blast sends UDP datagrams from the client to dst for d and returns the

@@ -155,13 +155,14 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	// The proxies are done; the Go benchmarks get CPU 1 to themselves.
 	h.ps.stopAll()
+	h.packetRates(ctx)
 	h.goBenchmarks(ctx)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	h.rep.elapsed = time.Since(started)
 	h.rep.activity = act.report(h.rep.elapsed)
-	h.rep.machine = machineInfo(o.commit, []string{"nginx-light", "libnginx-mod-stream", "haproxy", "caddy", "wrk", "nghttp2-client", "iperf3"})
+	h.rep.machine = machineInfo(o.commit, []string{"nginx-light", "libnginx-mod-stream", "haproxy", "caddy", "wrk", "nghttp2-client", "iperf3", "nftables"})
 	return h.write()
 }
 
@@ -654,6 +655,40 @@ func (h *harness) goBenchmarks(ctx context.Context) {
 		}
 		h.rep.goBench = append(h.rep.goBench, bs...)
 	}
+}
+
+// packetRates measures the XDP data plane in packets per second against
+// nftables DNAT and the direct path (test/xdp BenchmarkVethNAT: its own
+// network namespaces and veths), one round per -rounds. It needs root,
+// nft and a kernel with XDP; without them the report says why.
+func (h *harness) packetRates(ctx context.Context) {
+	switch {
+	case os.Geteuid() != 0:
+		h.rep.ppsSkipped = "not run: needs root (network namespaces, XDP)"
+		return
+	case !haveTool("nft"):
+		h.rep.ppsSkipped = "not run: nftables (nft) is not installed (bench/run.sh installs it)"
+		return
+	}
+	rounds := h.o.rounds
+	if h.o.quick {
+		rounds = 1
+	}
+	fmt.Fprintf(os.Stderr, "fulcrum-bench: XDP packets per second (%d rounds)\n", rounds)
+	bs, err := runGoBench(ctx, h.o.repo, h.o.loadCPU, "./test/xdp", "^BenchmarkVethNAT$", fmt.Sprintf("%dx", rounds))
+	if err != nil {
+		h.rep.failures = append(h.rep.failures, err.Error())
+		h.rep.ppsSkipped = "failed: see the runs that failed"
+		return
+	}
+	h.rep.pps = bs
+	h.rep.ppsRounds = rounds
+	h.rep.ppsCPU = h.o.loadCPU
+}
+
+func haveTool(name string) bool {
+	_, err := exec.LookPath(name)
+	return err == nil
 }
 
 func (h *harness) write() error {

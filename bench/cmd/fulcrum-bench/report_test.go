@@ -100,6 +100,9 @@ func sampleReport() *report {
 		idleN:   10000,
 		conntab: parseGoBench(goBenchOut)[2:4],
 		goBench: parseGoBench(goBenchOut),
+		pps: parseGoBench("pkg: github.com/fulcrumlb/fulcrum/test/xdp\n" +
+			"BenchmarkVethNAT \t       3\t4095477287 ns/op\t    156273 direct-pps\t     70361 nft-pps\t        32.35 nft-spread-%\t     97125 xdp-pps\t        20.03 xdp-spread-%\t         0.6215 xdp/direct\t         1.380 xdp/nft\n"),
+		ppsRounds: 3,
 		profiles: []profileSummary{{title: "L7 HTTP/1.1 keep-alive, 1 KiB", file: "/x/2026-01-02-0304-fulcrum-cpu-l7-ka-1k.pprof",
 			top: "Showing nodes accounting for 1s", groups: groupProfile(pprofTop)}},
 	}
@@ -133,7 +136,9 @@ func TestReportMarkdown(t *testing.T) {
 		"| L4 TCP proxy, bulk throughput (iperf3, 1 stream) | 11.00 | 8.00 (1.38×) | n/a |",
 		"| Fulcrum | 20.0 MiB | 39.5 MiB | 10000 | 2048 B |",
 		"| nginx | | | | failed: idleconns did not get ready |",
-		"## L4 packets per second (planned: needs the XDP data plane)",
+		"| Fulcrum XDP (NAT) | 97.1k | 20 % | — |",
+		"| nftables DNAT (kernel forwarding) | 70.4k | 32 % | 1.38× |",
+		"| direct (no director) | 156k | — | 0.62× |",
 		"Fulcrum: Go runtime at that point: 10082 goroutines, 79.4 MiB of goroutine stacks, 139.9 MiB of heap allocated",
 		"| internal/conntab | BenchmarkEntryMemory/connection | 135.8 ms | 22407936 | 100065 | 224 B/entry |",
 		"| internal/sched | BenchmarkSchedule/rr | 18.1 ns | 0 | 0 |  |",

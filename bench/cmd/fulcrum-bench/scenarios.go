@@ -65,21 +65,3 @@ func scenarios() []scenario {
 			direct: func(_ []string, bulk string) string { return bulk }},
 	}
 }
-
-// The packets-per-second slot: when the XDP data plane exists, the L4
-// comparison gains a run where the load is packets, not connections, and
-// the peers are the kernel's own paths. It is reported as planned so the
-// table shows where it will go.
-const ppsSlot = `## L4 packets per second (planned: needs the XDP data plane)
-
-Not measured yet. When the XDP data plane (internal/xdp) forwards packets, this slot compares, for small UDP
-packets (64 B) and TCP SYN floods, in packets per second and CPU per packet:
-
-| target | what |
-|---|---|
-| Fulcrum XDP (DR and NAT) | the XDP program on a veth pair in a network namespace made by the harness |
-| nftables DNAT | the same VIP as a kernel DNAT rule (the kernel fast path without IPVS) |
-| direct | the real server addressed directly (the ceiling) |
-
-A generator on CPU 0 (pktgen, or a small AF_PACKET sender) and the same pinning as above.
-`
