@@ -18,7 +18,7 @@ pkgs=(
   nginx-light libnginx-mod-stream   # nginx as L7 proxy and (stream) L4 proxy
   haproxy caddy                     # the other peers
   wrk nghttp2-client iperf3         # load: HTTP/1.1, HTTP/2 (h2load), bulk TCP
-  nftables clang llvm libbpf-dev    # XDP packets/s against nftables DNAT (test/xdp)
+  nftables                          # XDP packets/s against nftables DNAT (test/xdp)
   util-linux                        # taskset
 )
 missing=()
