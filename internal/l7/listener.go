@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fulcrumlb/fulcrum/internal/config"
+	"github.com/fulcrumlb/fulcrum/internal/l7/harden"
 	"github.com/fulcrumlb/fulcrum/internal/proxyproto"
 )
 
@@ -88,10 +89,16 @@ type serverInst struct {
 	handler  http.Handler  // the request path: harden.Handler, then the core
 	draining atomic.Bool
 	done     chan struct{} // Serve returned
+
+	// The fast front's connections (fast.go).
+	fastLim  config.HTTPLimits // key.limits with the defaults
+	fastMu   sync.Mutex
+	fast     map[*fastConn]struct{}
+	fastIdle chan struct{} // closed when the last one ends (shutdown)
 }
 
 func (l *listener) newInst(key instKey, lc *listenConf) *serverInst {
-	inst := &serverInst{l: l, key: key, opts: key.opts, done: make(chan struct{})}
+	inst := &serverInst{l: l, key: key, opts: key.opts, done: make(chan struct{}), fastLim: harden.WithDefaults(key.limits)}
 	lim := key.limits
 	inst.ch = newChanListener(l.ln.Addr())
 	inst.handler = inst.guard(handler{inst: inst}, lc)
@@ -154,6 +161,7 @@ func (inst *serverInst) shutdown(ctx context.Context, delay time.Duration) error
 		t.Stop()
 	}
 	_ = inst.ln.Close()
+	inst.shutdownFast(ctx)
 	err := inst.srv.Shutdown(ctx)
 	if err != nil {
 		_ = inst.srv.Close()
@@ -243,6 +251,10 @@ func (l *listener) handoff(c net.Conn) {
 	}
 	for {
 		inst := l.cur.Load()
+		if inst.fastEligible() && !inst.draining.Load() {
+			go inst.serveFast(conn)
+			return
+		}
 		if inst.ch.deliver(conn) {
 			return
 		}

@@ -61,6 +61,8 @@ type Proxy struct {
 	// noDirect sends every request through ReverseProxy (tests compare
 	// the two paths).
 	noDirect atomic.Bool
+	// noFast sends every connection to net/http (tests compare).
+	noFast atomic.Bool
 
 	mu        sync.Mutex // serialises Apply and Close
 	closed    bool

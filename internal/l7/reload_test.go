@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -253,10 +254,12 @@ func TestInFlightAcrossApply(t *testing.T) {
 // connections and returns once they are done.
 func TestCloseGraceful(t *testing.T) {
 	be := newBackend(t, "one")
+	var answered atomic.Bool
 	be.setHandler(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.URL.Path == "/slow" {
 			time.Sleep(300 * time.Millisecond)
 			_, _ = io.WriteString(w, "slow done")
+			answered.Store(true)
 			return true
 		}
 		return false
@@ -277,13 +280,16 @@ func TestCloseGraceful(t *testing.T) {
 	if err := p.Close(ctx); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
+	if !answered.Load() {
+		t.Fatal("Close returned before the request in flight was answered")
+	}
 	select {
 	case body := <-done:
 		if body != "slow done" {
 			t.Errorf("in-flight request got %q", body)
 		}
-	default:
-		t.Fatal("Close returned before the request in flight completed")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the in-flight request did not complete")
 	}
 	if c, err := net.DialTimeout("tcp", addr.String(), time.Second); err == nil {
 		c.Close()

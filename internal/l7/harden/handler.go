@@ -311,6 +311,11 @@ type connInfo struct {
 
 type connInfoKey struct{}
 
+// ConnContext adds to ctx the per-connection state Handler keeps
+// (Options.MaxRequestsPerConn), for a server that does not go through
+// ConfigureServer's ConnContext.
+func ConnContext(ctx context.Context) context.Context { return withConnInfo(ctx) }
+
 func withConnInfo(ctx context.Context) context.Context {
 	return context.WithValue(ctx, connInfoKey{}, &connInfo{})
 }

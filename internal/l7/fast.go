@@ -1,0 +1,876 @@
+package l7
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/fulcrumlb/fulcrum/internal/config"
+	"github.com/fulcrumlb/fulcrum/internal/l7/harden"
+)
+
+// The fast front serves the commonest request of a plain-text HTTP/1.1
+// connection, a GET without a body, itself, in the connection's goroutine:
+// it reads the head into one buffer, checks it against a strict subset
+// of HTTP/1.1 that net/http and the hardening vetter accept and parse alike,
+// runs the same handler chain (harden.Handler, then the core) and writes
+// the response straight to the socket. A request outside the subset (any
+// other method, a body, framing or upgrade headers, anything unusual on
+// the wire) hands the whole connection to net/http, through the hardening
+// listener, with the unread bytes replayed: from then on the connection
+// is net/http's, so the fast front never has to be right about the hard
+// cases. On one core this takes a proxied keep-alive request from ~20k
+// to ~30k per second (docs/performance.md).
+
+// fastHeadMax bounds the head the fast front reads; larger heads go to
+// net/http.
+const fastHeadMax = 4 << 10
+
+var errHandoff = errors.New("l7: connection handed to net/http")
+
+// fastConn is one connection served by the fast front. Two goroutines
+// share it: the reader reads and parses request heads and passes them on,
+// and while a handler runs it already waits for the next request, so it
+// sees the client leave (EOF) and cancels that request's context, as
+// net/http's background read does; the server goroutine runs the handler
+// and writes the response.
+type fastConn struct {
+	inst   *serverInst
+	c      net.Conn
+	lim    config.HTTPLimits
+	buf    []byte // the reader's: head bytes read are buf[start:end]
+	start  int
+	end    int
+	bw     *bufio.Writer
+	ctx    context.Context // the connection's values; never cancelled
+	remote string
+	served int // heads read (the first waits HeaderTimeout)
+
+	msgs       chan fastMsg  // reader -> server
+	quit       chan struct{} // closed: the reader stops
+	readerDone chan struct{}
+	busy       atomic.Bool // a handler runs
+	waiting    atomic.Bool // the reader waits for a request to begin
+}
+
+// fastMsg is what the reader passes on: a request to serve, the
+// connection to hand to net/http (after the responses before it), or the
+// end of the connection.
+type fastMsg struct {
+	r       *http.Request
+	cancel  context.CancelFunc
+	handoff []byte
+	err     error
+}
+
+// fastEligible reports whether the instance's connections start on the
+// fast front: plain HTTP (TLS and h2 negotiation stay with net/http).
+func (inst *serverInst) fastEligible() bool {
+	return !inst.opts.tls && !inst.l.p.noFast.Load()
+}
+
+// serveFast runs the fast front on c until the connection ends or is
+// handed to net/http.
+func (inst *serverInst) serveFast(c net.Conn) {
+	fc := &fastConn{inst: inst, c: c, lim: inst.fastLim, buf: make([]byte, fastHeadMax),
+		msgs: make(chan fastMsg), quit: make(chan struct{}), readerDone: make(chan struct{})}
+	if !inst.trackFast(fc, true) {
+		inst.handoffConn(c, nil)
+		return
+	}
+	defer inst.trackFast(fc, false)
+	fc.ctx = harden.ConnContext(context.WithValue(context.Background(), http.LocalAddrContextKey, c.LocalAddr()))
+	fc.remote = c.RemoteAddr().String()
+	fc.bw = bufio.NewWriterSize(c, 4<<10)
+	go fc.readLoop()
+	switch err := fc.serveLoop(); {
+	case errors.Is(err, errHandoff):
+		return
+	case errors.Is(err, errHijacked):
+		return
+	}
+	fc.stopReader()
+	_ = c.Close()
+}
+
+// stopReader ends the reader goroutine and waits for it.
+func (fc *fastConn) stopReader() {
+	select {
+	case <-fc.quit:
+	default:
+		close(fc.quit)
+	}
+	_ = fc.c.SetReadDeadline(longAgo)
+	<-fc.readerDone
+}
+
+var errHijacked = errors.New("l7: connection hijacked")
+
+func (fc *fastConn) serveLoop() error {
+	for {
+		m := <-fc.msgs
+		switch {
+		case m.err != nil:
+			return m.err
+		case m.handoff != nil:
+			<-fc.readerDone
+			fc.inst.handoffConn(fc.c, m.handoff)
+			return errHandoff
+		}
+		keep, err := fc.serve(m.r)
+		m.cancel()
+		fc.busy.Store(false)
+		if err != nil {
+			return err
+		}
+		if !keep || fc.inst.draining.Load() {
+			return nil
+		}
+	}
+}
+
+// idle: no request runs or has begun to arrive.
+func (fc *fastConn) idle() bool { return fc.waiting.Load() && !fc.busy.Load() }
+
+func (fc *fastConn) send(m fastMsg) bool {
+	select {
+	case fc.msgs <- m:
+		return true
+	case <-fc.quit:
+		return false
+	}
+}
+
+// readLoop reads request heads until the connection ends, is handed to
+// net/http, or the server goroutine stops it.
+func (fc *fastConn) readLoop() {
+	defer close(fc.readerDone)
+	var lastCancel context.CancelFunc
+	for {
+		hdr, err := fc.readHead()
+		if errors.Is(err, errHeadTooLarge) || errors.Is(err, errNotFast) {
+			fc.send(fastMsg{handoff: slices.Clone(fc.buf[fc.start:fc.end])})
+			return
+		}
+		if err != nil {
+			if lastCancel != nil {
+				lastCancel() // the client left while its request ran (499)
+			}
+			fc.send(fastMsg{err: err})
+			return
+		}
+		r, cancel, ok := fc.parse(hdr)
+		if !ok {
+			fc.send(fastMsg{handoff: slices.Clone(fc.buf[fc.start-len(hdr) : fc.end])})
+			return
+		}
+		fc.busy.Store(true) // before the server goroutine takes it: never idle in between
+		if !fc.send(fastMsg{r: r, cancel: cancel}) {
+			cancel()
+			return
+		}
+		lastCancel = cancel
+	}
+}
+
+// handoffConn gives c to net/http with pending replayed first.
+func (inst *serverInst) handoffConn(c net.Conn, pending []byte) {
+	var conn net.Conn = c
+	if len(pending) > 0 {
+		conn = &replayConn{Conn: c, pending: slices.Clone(pending)}
+	}
+	if !inst.ch.deliver(conn) {
+		_ = c.Close()
+	}
+}
+
+// replayConn returns bytes the fast front read before the connection's.
+type replayConn struct {
+	net.Conn
+	pending []byte
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// trackFast registers (add) or removes fc from the instance's fast
+// connections; false means the instance is draining.
+func (inst *serverInst) trackFast(fc *fastConn, add bool) bool {
+	inst.fastMu.Lock()
+	defer inst.fastMu.Unlock()
+	if !add {
+		delete(inst.fast, fc)
+		if len(inst.fast) == 0 && inst.fastIdle != nil {
+			close(inst.fastIdle)
+			inst.fastIdle = nil
+		}
+		return true
+	}
+	if inst.draining.Load() {
+		return false
+	}
+	if inst.fast == nil {
+		inst.fast = map[*fastConn]struct{}{}
+	}
+	inst.fast[fc] = struct{}{}
+	return true
+}
+
+// shutdownFast closes the fast connections waiting for a request and
+// waits for the others to finish theirs (they close after it, the
+// instance draining) until ctx ends, when they are closed.
+func (inst *serverInst) shutdownFast(ctx context.Context) {
+	inst.fastMu.Lock()
+	var done chan struct{}
+	if len(inst.fast) > 0 {
+		done = make(chan struct{})
+		inst.fastIdle = done
+	}
+	for fc := range inst.fast {
+		if fc.idle() {
+			_ = fc.c.SetReadDeadline(longAgo)
+		}
+	}
+	inst.fastMu.Unlock()
+	if done == nil {
+		return
+	}
+	// A connection may go idle after the scan: poll until all are gone.
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			inst.fastMu.Lock()
+			for fc := range inst.fast {
+				_ = fc.c.Close()
+			}
+			inst.fastMu.Unlock()
+			<-done
+			return
+		case <-t.C:
+			inst.fastMu.Lock()
+			for fc := range inst.fast {
+				if fc.idle() {
+					_ = fc.c.SetReadDeadline(longAgo)
+				}
+			}
+			inst.fastMu.Unlock()
+		}
+	}
+}
+
+// readHead returns the next request head (through its blank line) and
+// advances start past it. Waiting for a request is bounded by the idle
+// timeout (the header timeout for the first), but not while a handler
+// runs; reading a head that has begun is bounded by the header timeout;
+// either ending closes the connection, as net/http does.
+func (fc *fastConn) readHead() ([]byte, error) {
+	lim := fc.lim
+	if fc.start == fc.end {
+		fc.start, fc.end = 0, 0
+	}
+	started := fc.end > fc.start
+	arm := func() {
+		d := lim.KeepaliveTimeout
+		if started || fc.served == 0 {
+			d = lim.HeaderTimeout
+		}
+		_ = fc.c.SetReadDeadline(time.Now().Add(d))
+	}
+	arm()
+	for {
+		if pending := fc.buf[fc.start:fc.end]; !fastPrefix(pending) {
+			return nil, errNotFast
+		}
+		if i := bytes.Index(fc.buf[fc.start:fc.end], crlfcrlf); i >= 0 {
+			h := fc.buf[fc.start : fc.start+i+4]
+			fc.start += i + 4
+			fc.served++
+			return h, nil
+		}
+		if fc.end == len(fc.buf) {
+			if fc.start == 0 {
+				// Larger than the fast front takes: net/http's.
+				return nil, errHeadTooLarge
+			}
+			fc.end = copy(fc.buf, fc.buf[fc.start:fc.end])
+			fc.start = 0
+		}
+		fc.waiting.Store(!started)
+		if !started && fc.inst.draining.Load() && !fc.busy.Load() {
+			fc.waiting.Store(false)
+			return nil, io.EOF
+		}
+		n, err := fc.c.Read(fc.buf[fc.end:])
+		fc.waiting.Store(false)
+		fc.end += n
+		if n > 0 && !started {
+			started = true
+			arm()
+		}
+		if err == nil {
+			continue
+		}
+		select {
+		case <-fc.quit:
+			return nil, err
+		default:
+		}
+		if !started && errors.Is(err, os.ErrDeadlineExceeded) && fc.busy.Load() && !fc.inst.draining.Load() {
+			arm() // a long handler: the connection is not idle
+			continue
+		}
+		return nil, err
+	}
+}
+
+var (
+	errHeadTooLarge = errors.New("l7: request head larger than the fast front takes")
+	errNotFast      = errors.New("l7: request outside the fast subset")
+)
+
+// fastPrefix reports whether the bytes of a head so far may still be in
+// the fast subset: a GET, and no LF without its CR (net/http and the
+// vetter treat those differently; the vetter refuses them).
+func fastPrefix(b []byte) bool {
+	n := min(len(b), 4)
+	if string(b[:n]) != "GET "[:n] {
+		return false
+	}
+	for i := bytes.IndexByte(b, '\n'); i >= 0; {
+		if i == 0 || b[i-1] != '\r' {
+			return false
+		}
+		j := bytes.IndexByte(b[i+1:], '\n')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return true
+}
+
+var crlfcrlf = []byte("\r\n\r\n")
+
+// parse builds the request from a head in the fast subset; false hands
+// the connection to net/http. The subset: "GET origin-form HTTP/1.1",
+// field names of tchar, values of visible characters, SP and HTAB, every
+// line ending CRLF, exactly one valid Host, no Content-Length or
+// Transfer-Encoding, no Expect, Upgrade or HTTP2-Settings, Connection only
+// keep-alive or close, within the header count and size limits.
+func (fc *fastConn) parse(h []byte) (*http.Request, context.CancelFunc, bool) {
+	lim := fc.lim
+	if len(h) > lim.MaxHeaderBytes {
+		return nil, nil, false
+	}
+	line, rest, ok := cutCRLF(h)
+	if !ok || len(line) < len("GET / HTTP/1.1") || string(line[:4]) != "GET " || string(line[len(line)-9:]) != " HTTP/1.1" {
+		return nil, nil, false
+	}
+	target := line[4 : len(line)-9]
+	if len(target) == 0 || target[0] != '/' || !fastTarget(target) {
+		return nil, nil, false
+	}
+	hdr := make(http.Header, 8)
+	var host string
+	hosts, count := 0, 0
+	closeConn := false
+	for {
+		line, rest, ok = cutCRLF(rest)
+		if !ok {
+			return nil, nil, false
+		}
+		if len(line) == 0 {
+			break
+		}
+		count++
+		if count > lim.MaxHeaders {
+			return nil, nil, false
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 || !fastName(line[:colon]) {
+			return nil, nil, false
+		}
+		v := line[colon+1:]
+		if !fastValue(v) {
+			return nil, nil, false
+		}
+		v = bytes.Trim(v, " \t")
+		key := canonicalKey(line[:colon])
+		switch key {
+		case "Host":
+			// net/http moves Host out of the header, into Request.Host.
+			hosts++
+			host = string(v)
+			continue
+		case "Content-Length", "Transfer-Encoding", "Expect", "Upgrade", "Http2-Settings", "Te", "Trailer":
+			return nil, nil, false
+		case "Connection":
+			switch {
+			case asciiEqualFold(v, "keep-alive"):
+			case asciiEqualFold(v, "close"):
+				closeConn = true
+			default:
+				return nil, nil, false
+			}
+		}
+		hdr[key] = append(hdr[key], string(v))
+	}
+	if hosts != 1 || !httpguts.ValidHostHeader(host) {
+		return nil, nil, false
+	}
+	// RFC 9111 §5.4, as net/http's readRequest (fixPragmaCacheControl).
+	if p := hdr["Pragma"]; len(p) > 0 && p[0] == "no-cache" {
+		if _, ok := hdr["Cache-Control"]; !ok {
+			hdr["Cache-Control"] = []string{"no-cache"}
+		}
+	}
+	uri := string(target)
+	u, err := url.ParseRequestURI(uri)
+	if err != nil {
+		return nil, nil, false
+	}
+	r := &http.Request{
+		Method: http.MethodGet, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: hdr, Body: http.NoBody, Host: host, RequestURI: uri, RemoteAddr: fc.remote, Close: closeConn,
+	}
+	ctx, cancel := context.WithCancel(fc.ctx)
+	return r.WithContext(ctx), cancel, true
+}
+
+func cutCRLF(b []byte) (line, rest []byte, ok bool) {
+	i := bytes.IndexByte(b, '\n')
+	if i < 1 || b[i-1] != '\r' {
+		return nil, nil, false
+	}
+	line = b[:i-1]
+	if bytes.IndexByte(line, '\r') >= 0 {
+		return nil, nil, false
+	}
+	return line, b[i+1:], true
+}
+
+// fastTarget: visible characters, no fragment, valid percent-encoding.
+func fastTarget(t []byte) bool {
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case c <= ' ' || c >= 0x7f || c == '#':
+			return false
+		case c == '%':
+			if i+2 >= len(t) || !isHex(t[i+1]) || !isHex(t[i+2]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func fastName(n []byte) bool {
+	for _, c := range n {
+		if !httpguts.IsTokenRune(rune(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// fastValue: field-vchar, SP and HTAB (RFC 9110 §5.5); no obs-text, no
+// controls.
+func fastValue(v []byte) bool {
+	for _, c := range v {
+		if (c < ' ' && c != '\t') || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// commonKeys interns the canonical names of frequent request fields, so
+// that they cost no allocation.
+var commonKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"Host", "User-Agent", "Accept", "Accept-Encoding", "Accept-Language", "Connection",
+		"Cookie", "Referer", "Cache-Control", "Pragma", "If-Modified-Since", "If-None-Match", "Authorization",
+		"Origin", "Sec-Fetch-Dest", "Sec-Fetch-Mode", "Sec-Fetch-Site", "Sec-Fetch-User", "Sec-Ch-Ua",
+		"Sec-Ch-Ua-Mobile", "Sec-Ch-Ua-Platform", "Upgrade-Insecure-Requests", "Dnt", "X-Requested-With",
+		"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Real-Ip", "Forwarded", "Via",
+		"Content-Length", "Transfer-Encoding", "Expect", "Upgrade", "Http2-Settings", "Te", "Trailer", "Range", "If-Range"} {
+		m[k] = k
+		m[toLowerASCII(k)] = k
+	}
+	return m
+}()
+
+func toLowerASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+func canonicalKey(name []byte) string {
+	if k, ok := commonKeys[string(name)]; ok {
+		return k
+	}
+	return http.CanonicalHeaderKey(string(name))
+}
+
+// serve runs the handler chain for r and reports whether the connection
+// may carry another request.
+func (fc *fastConn) serve(r *http.Request) (keep bool, err error) {
+	w := &fastResponse{fc: fc, req: r, header: make(http.Header, 8)}
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				fc.inst.l.p.log.Error("l7: handler panic", "uri", r.RequestURI, "panic", fmt.Sprint(v))
+			}
+			keep, err = false, errAborted
+		}
+	}()
+	fc.inst.handler.ServeHTTP(w, r)
+	if w.hijacked {
+		return false, errHijacked
+	}
+	if err := w.finish(); err != nil {
+		return false, err
+	}
+	return !w.closeAfter, nil
+}
+
+var errAborted = errors.New("l7: handler aborted the response")
+
+// fastResponse is the http.ResponseWriter of the fast front. It frames
+// the response as net/http's does (server.go chunkWriter.writeHeader): a
+// body that ends within the first write buffer gets a Content-Length,
+// a longer one without it is chunked; a missing Content-Type is sniffed;
+// Date is added; "Connection: close" closes after the response.
+type fastResponse struct {
+	fc     *fastConn
+	req    *http.Request
+	header http.Header
+
+	status     int
+	wroteHead  bool // status line and header sent to bw
+	chunked    bool
+	declared   int64 // Content-Length the handler set; -1 none
+	written    int64
+	pre        []byte // body held back to learn its length
+	closeAfter bool
+	hijacked   bool
+	trailers   []string
+}
+
+const fastPreBuffer = 2048 // net/http's bufferBeforeChunkingSize
+
+func (w *fastResponse) Header() http.Header { return w.header }
+
+func (w *fastResponse) WriteHeader(code int) {
+	if w.status != 0 || w.hijacked {
+		return
+	}
+	if code < 100 || code > 999 {
+		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
+	}
+	if code < 200 {
+		return // informational responses are not passed on
+	}
+	w.status = code
+	w.declared = -1
+	if cl := w.header.Get("Content-Length"); cl != "" {
+		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
+			w.declared = n
+		} else {
+			w.header.Del("Content-Length")
+		}
+	}
+}
+
+func bodyAllowed(code int) bool {
+	return code != http.StatusNoContent && code != http.StatusNotModified && code >= 200
+}
+
+func (w *fastResponse) Write(p []byte) (int, error) {
+	if w.hijacked {
+		return 0, http.ErrHijacked
+	}
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !bodyAllowed(w.status) {
+		return 0, http.ErrBodyNotAllowed
+	}
+	if w.declared >= 0 && w.written+int64(len(p)) > w.declared {
+		return 0, http.ErrContentLength
+	}
+	w.written += int64(len(p))
+	if !w.wroteHead {
+		if w.declared < 0 && len(w.pre)+len(p) <= fastPreBuffer {
+			w.pre = append(w.pre, p...)
+			return len(p), nil
+		}
+		if err := w.writeHead(false, p); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), w.body(p)
+}
+
+func (w *fastResponse) body(p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	bw := w.fc.bw
+	if w.chunked {
+		_, _ = bw.WriteString(strconv.FormatInt(int64(len(p)), 16))
+		_, _ = bw.WriteString("\r\n")
+		_, _ = bw.Write(p)
+		_, err := bw.WriteString("\r\n")
+		return err
+	}
+	_, err := bw.Write(p)
+	return err
+}
+
+// writeHead sends the status line and header; final says the handler
+// is done, so a held-back body has its length; next is the body write
+// that comes first when nothing was held back (sniffed for Content-Type).
+func (w *fastResponse) writeHead(final bool, next []byte) error {
+	w.wroteHead = true
+	h := w.header
+	code := w.status
+	if _, ok := h["Content-Type"]; !ok && bodyAllowed(code) && h.Get("Transfer-Encoding") == "" {
+		sniff := w.pre
+		if len(sniff) == 0 {
+			sniff = next
+		}
+		if len(sniff) > 0 {
+			h.Set("Content-Type", http.DetectContentType(sniff))
+		}
+	}
+	if _, ok := h["Date"]; !ok {
+		h["Date"] = []string{httpDate()}
+	}
+	if tr := h["Trailer"]; len(tr) > 0 {
+		for _, v := range tr {
+			for _, k := range splitComma(v) {
+				w.trailers = append(w.trailers, http.CanonicalHeaderKey(k))
+			}
+		}
+	}
+	h.Del("Transfer-Encoding")
+	switch {
+	case !bodyAllowed(code):
+		h.Del("Content-Length")
+	case w.declared >= 0 && len(w.trailers) == 0:
+	case final && len(w.trailers) == 0:
+		h["Content-Length"] = []string{strconv.Itoa(len(w.pre))}
+	default:
+		h.Del("Content-Length")
+		w.chunked = true
+		h["Transfer-Encoding"] = []string{"chunked"}
+	}
+	if w.req.Close || connectionClose(h) {
+		w.closeAfter = true
+		h["Connection"] = []string{"close"}
+	}
+	bw := w.fc.bw
+	_, _ = bw.WriteString("HTTP/1.1 ")
+	_, _ = bw.WriteString(strconv.Itoa(code))
+	_ = bw.WriteByte(' ')
+	text := http.StatusText(code)
+	if text == "" {
+		text = "status code " + strconv.Itoa(code)
+	}
+	_, _ = bw.WriteString(text)
+	_, _ = bw.WriteString("\r\n")
+	writeFields(bw, h, w.trailers)
+	_, err := bw.WriteString("\r\n")
+	if err != nil {
+		return err
+	}
+	pre := w.pre
+	w.pre = nil
+	return w.body(pre)
+}
+
+// writeFields writes h sorted, as net/http's Header.writeSubset does,
+// leaving out trailers (sent after the body) and invalid names.
+func writeFields(bw *bufio.Writer, h http.Header, trailers []string) {
+	var buf [24]string
+	keys := buf[:0]
+	for k := range h {
+		if len(k) > len(http.TrailerPrefix) && k[:len(http.TrailerPrefix)] == http.TrailerPrefix {
+			continue
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if !httpguts.ValidHeaderFieldName(k) || slices.Contains(trailers, k) {
+			continue
+		}
+		for _, v := range h[k] {
+			writeField(bw, k, v)
+		}
+	}
+}
+
+func connectionClose(h http.Header) bool {
+	for _, v := range h["Connection"] {
+		for _, t := range splitComma(v) {
+			if asciiEqualFold([]byte(t), "close") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func splitComma(v string) []string {
+	var out []string
+	for _, f := range bytes.Split([]byte(v), []byte(",")) {
+		if f = bytes.Trim(f, " \t"); len(f) > 0 {
+			out = append(out, string(f))
+		}
+	}
+	return out
+}
+
+func (w *fastResponse) Flush() {
+	_ = w.FlushError()
+}
+
+// FlushError sends what is written; http.ResponseController uses it.
+func (w *fastResponse) FlushError() error {
+	if w.hijacked {
+		return http.ErrHijacked
+	}
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.wroteHead {
+		if err := w.writeHead(false, nil); err != nil {
+			return err
+		}
+	}
+	return w.fc.bw.Flush()
+}
+
+// Hijack gives the connection to the handler (nginx's 444 closes it).
+func (w *fastResponse) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.wroteHead {
+		return nil, nil, errors.New("l7: hijack after the response began")
+	}
+	w.hijacked = true
+	fc := w.fc
+	fc.stopReader()
+	_ = fc.c.SetReadDeadline(time.Time{})
+	rd := bufio.NewReader(&replayConn{Conn: fc.c, pending: slices.Clone(fc.buf[fc.start:fc.end])})
+	return fc.c, bufio.NewReadWriter(rd, fc.bw), nil
+}
+
+// finish completes the response when the handler returns.
+func (w *fastResponse) finish() error {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.wroteHead {
+		if err := w.writeHead(true, nil); err != nil {
+			return err
+		}
+	}
+	bw := w.fc.bw
+	if w.chunked {
+		_, _ = bw.WriteString("0\r\n")
+		for _, k := range w.trailers {
+			for _, v := range w.header[k] {
+				writeField(bw, k, v)
+			}
+		}
+		for k, vv := range w.header {
+			if name, ok := cutPrefix(k, http.TrailerPrefix); ok {
+				for _, v := range vv {
+					writeField(bw, name, v)
+				}
+			}
+		}
+		_, _ = bw.WriteString("\r\n")
+	}
+	if w.declared >= 0 && w.written < w.declared && bodyAllowed(w.status) {
+		// Short of its Content-Length: the client must not wait for the rest.
+		_ = bw.Flush()
+		return errAborted
+	}
+	return bw.Flush()
+}
+
+func cutPrefix(s, p string) (string, bool) {
+	if len(s) > len(p) && s[:len(p)] == p {
+		return s[len(p):], true
+	}
+	return "", false
+}
+
+// httpDate is the Date field value, formatted once a second.
+func httpDate() string {
+	now := time.Now().Unix()
+	if d := dateCache.Load(); d != nil && d.sec == now {
+		return d.val
+	}
+	d := &cachedDate{sec: now, val: time.Unix(now, 0).UTC().Format(http.TimeFormat)}
+	dateCache.Store(d)
+	return d.val
+}
+
+type cachedDate struct {
+	sec int64
+	val string
+}
+
+var dateCache atomic.Pointer[cachedDate]
