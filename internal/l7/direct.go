@@ -68,7 +68,7 @@ func (rq *request) forwardDirect(w http.ResponseWriter) {
 	r := rq.r
 	in := r.Header
 	conn := in["Connection"]
-	h := make(http.Header, len(in)+6)
+	h := make(http.Header, 8) // up to 8: one map group; more grow it
 	for k, v := range in {
 		if isHopHeader(k) || (len(conn) > 0 && connectionListed(conn, k)) {
 			continue

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -63,6 +62,7 @@ type fastConn struct {
 	quit       chan struct{} // closed: the reader stops
 	readerDone chan struct{}
 	busy       atomic.Bool // a handler runs
+	abort      abortSlot   // the running request's upstream abort (h1Transport)
 	waiting    atomic.Bool // the reader waits for a request to begin
 }
 
@@ -93,6 +93,7 @@ func (inst *serverInst) serveFast(c net.Conn) {
 	}
 	defer inst.trackFast(fc, false)
 	fc.ctx = harden.ConnContext(context.WithValue(context.Background(), http.LocalAddrContextKey, c.LocalAddr()))
+	fc.ctx = context.WithValue(fc.ctx, abortKey{}, &fc.abort)
 	fc.remote = c.RemoteAddr().String()
 	fc.bw = bufio.NewWriterSize(c, 4<<10)
 	go fc.readLoop()
@@ -136,7 +137,7 @@ func (fc *fastConn) serveLoop() error {
 		if err != nil {
 			return err
 		}
-		if !keep || fc.inst.draining.Load() {
+		if !keep {
 			return nil
 		}
 	}
@@ -168,6 +169,7 @@ func (fc *fastConn) readLoop() {
 		if err != nil {
 			if lastCancel != nil {
 				lastCancel() // the client left while its request ran (499)
+				fc.abort.fire()
 			}
 			fc.send(fastMsg{err: err})
 			return
@@ -318,11 +320,14 @@ func (fc *fastConn) readHead() ([]byte, error) {
 			fc.end = copy(fc.buf, fc.buf[fc.start:fc.end])
 			fc.start = 0
 		}
-		fc.waiting.Store(!started)
-		if !started && fc.inst.draining.Load() && !fc.busy.Load() {
-			fc.waiting.Store(false)
-			return nil, io.EOF
+		select {
+		case <-fc.quit:
+			// Stopped: stopReader's deadline may have been overwritten by
+			// arm since.
+			return nil, net.ErrClosed
+		default:
 		}
+		fc.waiting.Store(!started)
 		n, err := fc.c.Read(fc.buf[fc.end:])
 		fc.waiting.Store(false)
 		fc.end += n

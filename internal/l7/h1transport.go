@@ -201,7 +201,7 @@ func isConnReset(err error) bool {
 func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, read time.Duration) (*http.Response, error) {
 	pc.nread = 0
 	_ = pc.c.SetDeadline(time.Now().Add(read))
-	stop := context.AfterFunc(ctx, func() { _ = pc.c.SetDeadline(longAgo) })
+	stop := onCancel(ctx, func() { _ = pc.c.SetDeadline(longAgo) })
 	fail := func(err error) (*http.Response, error) {
 		stop()
 		_ = pc.c.Close()
@@ -217,14 +217,8 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, read time.Du
 	for n := 0; ; n++ {
 		pc.limit = maxResponseHeaderBytes
 		var err error
-		resp, err = http.ReadResponse(pc.br, req)
+		resp, err = readResponse(pc.br, req)
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, errResponseHeaderTooLarge) {
-				var ne net.Error
-				if !errors.As(err, &ne) {
-					err = fmt.Errorf("malformed HTTP response: %w", err)
-				}
-			}
 			return fail(err)
 		}
 		// 1xx responses other than 101 precede the real one (RFC 9110
@@ -264,7 +258,10 @@ func (b *h1Body) Read(p []byte) (int, error) {
 	if b.pc == nil {
 		return 0, io.EOF
 	}
-	_ = b.pc.c.SetReadDeadline(time.Now().Add(b.read))
+	if b.pc.br.Buffered() == 0 {
+		// The read may wait for the server: proxy_read_timeout.
+		_ = b.pc.c.SetReadDeadline(time.Now().Add(b.read))
+	}
 	n, err := b.rc.Read(p)
 	if err != nil {
 		b.done(err == io.EOF)
@@ -375,4 +372,53 @@ func validMethod(m string) bool {
 		}
 	}
 	return true
+}
+
+// onCancel runs f when ctx is cancelled, until the returned stop is
+// called; stop reports whether f has not run. A fast-front request
+// carries a slot for this (abortSlot), which costs nothing per request;
+// other contexts use context.AfterFunc.
+func onCancel(ctx context.Context, f func()) (stop func() bool) {
+	if s, ok := ctx.Value(abortKey{}).(*abortSlot); ok {
+		return s.set(ctx, f)
+	}
+	return context.AfterFunc(ctx, f)
+}
+
+type abortKey struct{}
+
+// abortSlot is the one abort hook of a fast-front connection (its
+// requests run one at a time). The reader cancels the request's context
+// and then fires the slot; set checks the context after installing f, so
+// that a cancellation racing with it is never missed.
+type abortSlot struct {
+	mu    sync.Mutex
+	f     func()
+	fired bool
+}
+
+func (s *abortSlot) set(ctx context.Context, f func()) func() bool {
+	s.mu.Lock()
+	s.f, s.fired = f, false
+	s.mu.Unlock()
+	if ctx.Err() != nil {
+		s.fire()
+	}
+	return s.stop
+}
+
+func (s *abortSlot) stop() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.f = nil
+	return !s.fired
+}
+
+func (s *abortSlot) fire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f != nil && !s.fired {
+		s.fired = true
+		s.f()
+	}
 }

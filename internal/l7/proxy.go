@@ -243,6 +243,9 @@ func (p *Proxy) Apply(ctx context.Context, h *config.HTTP) error {
 
 // drain retires a server instance in the background.
 func (p *Proxy) drain(inst *serverInst) {
+	// At once, so that every response after Apply returns says
+	// "Connection: close".
+	inst.draining.Store(true)
 	p.drains.Add(1)
 	go func() {
 		defer p.drains.Done()

@@ -1,6 +1,7 @@
 package l7
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net"
@@ -228,15 +229,37 @@ func TestInFlightAcrossApply(t *testing.T) {
 		done <- body
 	}()
 	eventually(t, 3*time.Second, "slow request at the backend", func() bool { return be.count() == 1 })
-	keep := client(addr)
-	get(t, keep, "GET", "http://x/", nil, "") // an idle keep-alive connection
+	// An idle keep-alive connection, on a raw socket so that the second
+	// request surely takes it (an http.Client may dial anew while it
+	// still puts the first connection back in its pool).
+	keep, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keep.Close()
+	_ = keep.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(keep)
+	ask := func() *http.Response {
+		t.Helper()
+		if _, err := io.WriteString(keep, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp
+	}
+	if ask().Close {
+		t.Fatal("the first response closed the connection")
+	}
 	cfg2 := oneServer(addr, []config.Location{{Match: "/", ProxyPass: "http://" + be.addr}})
 	cfg2.Limits.MaxHeaders = 42
 	if err := p.Apply(context.Background(), cfg2); err != nil {
 		t.Fatal(err)
 	}
-	resp, _ := get(t, keep, "GET", "http://x/", nil, "")
-	if !resp.Close {
+	if !ask().Close {
 		t.Errorf("a request on the old server's keep-alive connection did not get Connection: close")
 	}
 	close(release)
