@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -63,6 +64,7 @@ type fastConn struct {
 	readerDone chan struct{}
 	busy       atomic.Bool // a handler runs
 	abort      abortSlot   // the running request's upstream abort (h1Transport)
+	resp       fastResponse
 	waiting    atomic.Bool // the reader waits for a request to begin
 }
 
@@ -398,12 +400,20 @@ func (fc *fastConn) parse(h []byte) (*http.Request, context.CancelFunc, bool) {
 	if len(target) == 0 || target[0] != '/' || !fastTarget(target) {
 		return nil, nil, false
 	}
+	// One string for the whole head: names are interned, values, Host and
+	// the target are substrings of it; the value slices share one array.
+	whole := string(h)
+	uri := whole[4 : 4+len(target)]
+	hs := whole[len(h)-len(rest):]
 	hdr := make(http.Header, 8)
+	vals := make([]string, 0, strings.Count(hs, "\n"))
 	var host string
 	hosts, count := 0, 0
 	closeConn := false
 	for {
-		line, rest, ok = cutCRLF(rest)
+		var line string
+		var ok bool
+		line, hs, ok = cutCRLFString(hs)
 		if !ok {
 			return nil, nil, false
 		}
@@ -414,7 +424,7 @@ func (fc *fastConn) parse(h []byte) (*http.Request, context.CancelFunc, bool) {
 		if count > lim.MaxHeaders {
 			return nil, nil, false
 		}
-		colon := bytes.IndexByte(line, ':')
+		colon := strings.IndexByte(line, ':')
 		if colon <= 0 || !fastName(line[:colon]) {
 			return nil, nil, false
 		}
@@ -422,13 +432,13 @@ func (fc *fastConn) parse(h []byte) (*http.Request, context.CancelFunc, bool) {
 		if !fastValue(v) {
 			return nil, nil, false
 		}
-		v = bytes.Trim(v, " \t")
+		v = strings.Trim(v, " \t")
 		key := canonicalKey(line[:colon])
 		switch key {
 		case "Host":
 			// net/http moves Host out of the header, into Request.Host.
 			hosts++
-			host = string(v)
+			host = v
 			continue
 		case "Content-Length", "Transfer-Encoding", "Expect", "Upgrade", "Http2-Settings", "Te", "Trailer":
 			return nil, nil, false
@@ -441,7 +451,13 @@ func (fc *fastConn) parse(h []byte) (*http.Request, context.CancelFunc, bool) {
 				return nil, nil, false
 			}
 		}
-		hdr[key] = append(hdr[key], string(v))
+		if cur, ok := hdr[key]; ok {
+			hdr[key] = append(cur, v)
+			continue
+		}
+		vals = append(vals, v)
+		n := len(vals)
+		hdr[key] = vals[n-1 : n : n]
 	}
 	if hosts != 1 || !httpguts.ValidHostHeader(host) {
 		return nil, nil, false
@@ -449,10 +465,9 @@ func (fc *fastConn) parse(h []byte) (*http.Request, context.CancelFunc, bool) {
 	// RFC 9111 §5.4, as net/http's readRequest (fixPragmaCacheControl).
 	if p := hdr["Pragma"]; len(p) > 0 && p[0] == "no-cache" {
 		if _, ok := hdr["Cache-Control"]; !ok {
-			hdr["Cache-Control"] = []string{"no-cache"}
+			hdr["Cache-Control"] = noCache
 		}
 	}
-	uri := string(target)
 	u, err := url.ParseRequestURI(uri)
 	if err != nil {
 		return nil, nil, false
@@ -463,6 +478,21 @@ func (fc *fastConn) parse(h []byte) (*http.Request, context.CancelFunc, bool) {
 	}
 	ctx, cancel := context.WithCancel(fc.ctx)
 	return r.WithContext(ctx), cancel, true
+}
+
+var noCache = []string{"no-cache"}
+
+// cutCRLFString is cutCRLF on a string.
+func cutCRLFString(s string) (line, rest string, ok bool) {
+	i := strings.IndexByte(s, '\n')
+	if i < 1 || s[i-1] != '\r' {
+		return "", "", false
+	}
+	line = s[:i-1]
+	if strings.IndexByte(line, '\r') >= 0 {
+		return "", "", false
+	}
+	return line, s[i+1:], true
 }
 
 func cutCRLF(b []byte) (line, rest []byte, ok bool) {
@@ -497,9 +527,9 @@ func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
-func fastName(n []byte) bool {
-	for _, c := range n {
-		if !httpguts.IsTokenRune(rune(c)) {
+func fastName[T ~string | ~[]byte](n T) bool {
+	for i := 0; i < len(n); i++ {
+		if !httpguts.IsTokenRune(rune(n[i])) {
 			return false
 		}
 	}
@@ -508,20 +538,20 @@ func fastName(n []byte) bool {
 
 // fastValue: field-vchar, SP and HTAB (RFC 9110 §5.5); no obs-text, no
 // controls.
-func fastValue(v []byte) bool {
-	for _, c := range v {
-		if (c < ' ' && c != '\t') || c >= 0x7f {
+func fastValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < ' ' && c != '\t') || c >= 0x7f {
 			return false
 		}
 	}
 	return true
 }
 
-func asciiEqualFold(b []byte, s string) bool {
+func asciiEqualFold(b, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}
-	for i := range b {
+	for i := 0; i < len(b); i++ {
 		c := b[i]
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
@@ -559,17 +589,26 @@ func toLowerASCII(s string) string {
 	return string(b)
 }
 
-func canonicalKey(name []byte) string {
+func canonicalKey(name string) string {
 	if k, ok := commonKeys[string(name)]; ok {
 		return k
 	}
-	return http.CanonicalHeaderKey(string(name))
+	return http.CanonicalHeaderKey(name)
 }
 
 // serve runs the handler chain for r and reports whether the connection
 // may carry another request.
 func (fc *fastConn) serve(r *http.Request) (keep bool, err error) {
-	w := &fastResponse{fc: fc, req: r, header: make(http.Header, 8)}
+	// One response value per connection, its header map and buffers
+	// reused: requests on a connection run one at a time.
+	w := &fc.resp
+	h, pre, tr := w.header, w.pre[:0], w.trailers[:0]
+	if h == nil {
+		h = make(http.Header, 8)
+	} else {
+		clear(h)
+	}
+	*w = fastResponse{fc: fc, req: r, header: h, pre: pre, trailers: tr}
 	defer func() {
 		if v := recover(); v != nil {
 			if v != http.ErrAbortHandler {
@@ -699,7 +738,7 @@ func (w *fastResponse) writeHead(final bool, next []byte) error {
 		}
 	}
 	if _, ok := h["Date"]; !ok {
-		h["Date"] = []string{httpDate()}
+		h["Date"] = httpDateValue()
 	}
 	if tr := h["Trailer"]; len(tr) > 0 {
 		for _, v := range tr {
@@ -740,7 +779,7 @@ func (w *fastResponse) writeHead(final bool, next []byte) error {
 		return err
 	}
 	pre := w.pre
-	w.pre = nil
+	w.pre = w.pre[:0] // bw holds the bytes now; the array is reused
 	return w.body(pre)
 }
 
@@ -769,7 +808,7 @@ func writeFields(bw *bufio.Writer, h http.Header, trailers []string) {
 func connectionClose(h http.Header) bool {
 	for _, v := range h["Connection"] {
 		for _, t := range splitComma(v) {
-			if asciiEqualFold([]byte(t), "close") {
+			if asciiEqualFold(t, "close") {
 				return true
 			}
 		}
@@ -862,20 +901,21 @@ func cutPrefix(s, p string) (string, bool) {
 	return "", false
 }
 
-// httpDate is the Date field value, formatted once a second.
-func httpDate() string {
+// httpDateValue is the Date field, formatted once a second and shared
+// (read only) by the responses of that second.
+func httpDateValue() []string {
 	now := time.Now().Unix()
 	if d := dateCache.Load(); d != nil && d.sec == now {
 		return d.val
 	}
-	d := &cachedDate{sec: now, val: time.Unix(now, 0).UTC().Format(http.TimeFormat)}
+	d := &cachedDate{sec: now, val: []string{time.Unix(now, 0).UTC().Format(http.TimeFormat)}}
 	dateCache.Store(d)
 	return d.val
 }
 
 type cachedDate struct {
 	sec int64
-	val string
+	val []string
 }
 
 var dateCache atomic.Pointer[cachedDate]

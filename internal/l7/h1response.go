@@ -92,9 +92,30 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 	return line, nil
 }
 
-// readFields reads header (or trailer) fields up to the empty line.
+// readFields reads header (or trailer) fields up to the empty line. When
+// the whole section is buffered (the usual case) it becomes one string
+// whose substrings are the values; otherwise it is read line by line.
 func readFields(br *bufio.Reader, h http.Header, trailer bool) error {
-	var lastKey string
+	f := fieldReader{h: h, trailer: trailer}
+	buf, _ := br.Peek(br.Buffered())
+	if len(buf) >= 2 && buf[0] == '\r' && buf[1] == '\n' {
+		_, _ = br.Discard(2) // no fields
+		return nil
+	}
+	if end := bytes.Index(buf, crlfcrlf); end >= 0 {
+		blk := string(buf[:end+2])
+		if !strings.Contains(blk, "\n\n") && strings.Count(blk, "\n") == strings.Count(blk, "\r\n") {
+			_, _ = br.Discard(end + 4)
+			for blk != "" {
+				line, rest, _ := strings.Cut(blk, "\r\n")
+				blk = rest
+				if err := f.field(line); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
 	for {
 		line, err := readLine(br)
 		if err != nil {
@@ -106,33 +127,61 @@ func readFields(br *bufio.Reader, h http.Header, trailer bool) error {
 		if len(line) == 0 {
 			return nil
 		}
-		if line[0] == ' ' || line[0] == '\t' {
-			// obs-fold: part of the previous field's value.
-			vv := h[lastKey]
-			if lastKey == "" || len(vv) == 0 || !fieldValue(line) {
-				return malformed("header line", line)
-			}
-			vv[len(vv)-1] += " " + string(bytes.Trim(line, " \t"))
-			continue
+		if err := f.field(string(line)); err != nil {
+			return err
 		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || !fastName(line[:colon]) || !fieldValue(line[colon+1:]) {
-			return malformed("header line", line)
-		}
-		key := responseKey(line[:colon])
-		if trailer && !httpguts.ValidTrailerHeader(key) {
-			continue
-		}
-		h[key] = append(h[key], string(bytes.Trim(line[colon+1:], " \t")))
-		lastKey = key
 	}
+}
+
+// fieldReader adds field lines to h; the value slices share arrays.
+type fieldReader struct {
+	h       http.Header
+	trailer bool
+	lastKey string
+	vals    []string
+}
+
+func (f *fieldReader) field(line string) error {
+	if line == "" {
+		return malformed("header line", nil)
+	}
+	if line[0] == ' ' || line[0] == '\t' {
+		// obs-fold: part of the previous field's value.
+		vv := f.h[f.lastKey]
+		if f.lastKey == "" || len(vv) == 0 || !fieldValue(line) {
+			return malformed("header line", []byte(line))
+		}
+		vv[len(vv)-1] += " " + strings.Trim(line, " \t")
+		return nil
+	}
+	colon := strings.IndexByte(line, ':')
+	if colon <= 0 || !fastName(line[:colon]) || !fieldValue(line[colon+1:]) {
+		return malformed("header line", []byte(line))
+	}
+	key := responseKey(line[:colon])
+	if f.trailer && !httpguts.ValidTrailerHeader(key) {
+		return nil
+	}
+	v := strings.Trim(line[colon+1:], " \t")
+	f.lastKey = key
+	if cur, ok := f.h[key]; ok {
+		f.h[key] = append(cur, v)
+		return nil
+	}
+	if len(f.vals) == cap(f.vals) {
+		f.vals = make([]string, 0, 8)
+	}
+	f.vals = append(f.vals, v)
+	n := len(f.vals)
+	f.h[key] = f.vals[n-1 : n : n]
+	return nil
 }
 
 // fieldValue: no control characters but HTAB (RFC 9110 §5.5); obs-text
 // passes, as net/http lets it.
-func fieldValue(v []byte) bool {
-	for _, c := range v {
-		if (c < ' ' && c != '\t') || c == 0x7f {
+func fieldValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
 			return false
 		}
 	}
@@ -312,11 +361,11 @@ func (b *chunkedBody) Read(p []byte) (int, error) {
 func (b *chunkedBody) Close() error { return nil }
 
 // responseKey interns the canonical names of frequent response fields.
-func responseKey(name []byte) string {
-	if k, ok := responseKeys[string(name)]; ok {
+func responseKey(name string) string {
+	if k, ok := responseKeys[name]; ok {
 		return k
 	}
-	return http.CanonicalHeaderKey(string(name))
+	return http.CanonicalHeaderKey(name)
 }
 
 var responseKeys = func() map[string]string {

@@ -62,6 +62,7 @@ type h1Conn struct {
 	nread  int64 // bytes read in the current exchange
 	reused bool
 	idleAt time.Time
+	abort  func() // ends blocked I/O: the client left
 }
 
 var errResponseHeaderTooLarge = fmt.Errorf("net/http: server response headers exceeded %d bytes; aborted", maxResponseHeaderBytes)
@@ -114,6 +115,7 @@ func (t *h1Transport) get(ctx context.Context, key string) (*h1Conn, error) {
 		return nil, err
 	}
 	pc := &h1Conn{t: t, key: key, c: c}
+	pc.abort = func() { _ = c.SetDeadline(longAgo) }
 	pc.br = bufio.NewReaderSize(pc, 4<<10)
 	pc.bw = bufio.NewWriterSize(c, 4<<10)
 	return pc, nil
@@ -201,7 +203,7 @@ func isConnReset(err error) bool {
 func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, read time.Duration) (*http.Response, error) {
 	pc.nread = 0
 	_ = pc.c.SetDeadline(time.Now().Add(read))
-	stop := onCancel(ctx, func() { _ = pc.c.SetDeadline(longAgo) })
+	stop := onCancel(ctx, pc.abort)
 	fail := func(err error) (*http.Response, error) {
 		stop()
 		_ = pc.c.Close()
@@ -392,9 +394,10 @@ type abortKey struct{}
 // and then fires the slot; set checks the context after installing f, so
 // that a cancellation racing with it is never missed.
 type abortSlot struct {
-	mu    sync.Mutex
-	f     func()
-	fired bool
+	mu     sync.Mutex
+	f      func()
+	fired  bool
+	stopFn func() bool // s.stop, bound once
 }
 
 func (s *abortSlot) set(ctx context.Context, f func()) func() bool {
@@ -404,7 +407,10 @@ func (s *abortSlot) set(ctx context.Context, f func()) func() bool {
 	if ctx.Err() != nil {
 		s.fire()
 	}
-	return s.stop
+	if s.stopFn == nil {
+		s.stopFn = s.stop
+	}
+	return s.stopFn
 }
 
 func (s *abortSlot) stop() bool {
