@@ -19,9 +19,11 @@ type goBench struct {
 }
 
 // hotPathBenches are the Go benchmarks the report lists: the proxy
-// request, the schedulers' pick, the connection table and the L4 plane.
+// request (whole, over loopback, and the handler alone against
+// httputil.ReverseProxy), the schedulers' pick, the connection table and
+// the L4 plane.
 var hotPathBenches = []struct{ pkg, regex string }{
-	{"./internal/l7", "^BenchmarkProxyPath$"},
+	{"./internal/l7", "^(BenchmarkFastPath|BenchmarkProxyPath)$"},
 	{"./internal/l7/balance", "^BenchmarkPick$"},
 	{"./internal/l7/route", "^BenchmarkMatch$"},
 	{"./internal/sched", "^BenchmarkSchedule$"},
