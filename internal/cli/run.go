@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/api"
 	"github.com/fulcrumlb/fulcrum/internal/config"
 	"github.com/fulcrumlb/fulcrum/internal/engine"
+	"github.com/fulcrumlb/fulcrum/internal/gctune"
 )
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -27,6 +29,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	file := fs.String("c", "", "config file (YAML); default: the embedded demo config")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	sockFlag := fs.String("admin-socket", "", "admin API unix socket (overrides admin.socket of the config)")
+	gcFloor := fs.String("gc-heap-floor", "64MiB", "smallest heap goal of the garbage collector (GOGC is raised while the live heap is small); 0: Go's default; ignored when GOGC is set")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -34,6 +37,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fulcrum run: unexpected argument %q\n", fs.Arg(0))
 		return exitUsage
 	}
+	floor, err := parseSize(*gcFloor)
+	if err != nil {
+		fmt.Fprintf(stderr, "fulcrum run: bad -gc-heap-floor: %v\n", err)
+		return exitUsage
+	}
+	defer gctune.HeapFloor(floor)()
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
 		fmt.Fprintf(stderr, "fulcrum run: bad -log-level: %v\n", err)
@@ -254,4 +263,23 @@ func printDemoHints(w io.Writer, cfg *config.Config, sock string) {
 	fmt.Fprintf(&b, "  curl -s --unix-socket %s http://fulcrum/metrics | grep fulcrum_   # Prometheus metrics\n", sock)
 	b.WriteString("Stop with Ctrl-C. Write your own config (docs/configuration.md) and run: fulcrum run -c FILE\n\n")
 	fmt.Fprint(w, b.String())
+}
+
+// parseSize reads a byte count: a number with an optional KiB, MiB or GiB.
+func parseSize(s string) (uint64, error) {
+	mult := uint64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   uint64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = n, u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a size (a number, optionally with KiB, MiB or GiB)", s)
+	}
+	return n * mult, nil
 }
