@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,6 +53,7 @@ type fastConn struct {
 	c      net.Conn
 	lim    config.HTTPLimits
 	buf    []byte // the reader's: head bytes read are buf[start:end]
+	small  *[fastHeadFirst]byte // buf's first array, from fastBufPool
 	start  int
 	end    int
 	bw     *bufio.Writer
@@ -87,7 +89,7 @@ func (inst *serverInst) fastEligible() bool {
 // serveFast runs the fast front on c until the connection ends or is
 // handed to net/http.
 func (inst *serverInst) serveFast(c net.Conn) {
-	fc := &fastConn{inst: inst, c: c, lim: inst.fastLim, buf: make([]byte, fastHeadMax),
+	fc := &fastConn{inst: inst, c: c, lim: inst.fastLim,
 		msgs: make(chan fastMsg), quit: make(chan struct{}), readerDone: make(chan struct{})}
 	if !inst.trackFast(fc, true) {
 		inst.handoffConn(c, nil)
@@ -97,17 +99,37 @@ func (inst *serverInst) serveFast(c net.Conn) {
 	fc.ctx = harden.ConnContext(context.WithValue(context.Background(), http.LocalAddrContextKey, c.LocalAddr()))
 	fc.ctx = context.WithValue(fc.ctx, abortKey{}, &fc.abort)
 	fc.remote = c.RemoteAddr().String()
-	fc.bw = bufio.NewWriterSize(c, 4<<10)
+	// Buffers come from pools and go back when the connection ends: a
+	// short connection allocates neither, and the read buffer starts
+	// small (most heads fit in 1 KiB; it grows to fastHeadMax if not).
+	fc.small = fastBufPool.Get().(*[fastHeadFirst]byte)
+	fc.buf = fc.small[:]
+	fc.bw = fastWriterPool.Get().(*bufio.Writer)
+	fc.bw.Reset(c)
 	go fc.readLoop()
-	switch err := fc.serveLoop(); {
-	case errors.Is(err, errHandoff):
-		return
-	case errors.Is(err, errHijacked):
-		return
+	err := fc.serveLoop()
+	if errors.Is(err, errHijacked) {
+		return // the handler has the connection and fc.bw
 	}
-	fc.stopReader()
-	_ = c.Close()
+	if !errors.Is(err, errHandoff) {
+		fc.stopReader()
+		_ = c.Close()
+	}
+	// The reader has ended (handoff waits for it too); nothing refers
+	// to the buffers any more.
+	fc.bw.Reset(nil)
+	fastWriterPool.Put(fc.bw)
+	fastBufPool.Put(fc.small)
+	fc.bw, fc.buf, fc.small = nil, nil, nil
 }
+
+// fastHeadFirst is the read buffer a connection starts with.
+const fastHeadFirst = 1 << 10
+
+var (
+	fastBufPool    = sync.Pool{New: func() any { return new([fastHeadFirst]byte) }}
+	fastWriterPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}
+)
 
 // stopReader ends the reader goroutine and waits for it.
 func (fc *fastConn) stopReader() {
@@ -315,7 +337,9 @@ func (fc *fastConn) readHead() ([]byte, error) {
 			return h, nil
 		}
 		if fc.end == len(fc.buf) {
-			if fc.start == 0 {
+			if fc.start == 0 && len(fc.buf) < fastHeadMax {
+				fc.buf = append(make([]byte, 0, fastHeadMax), fc.buf[:fc.end]...)[:fastHeadMax]
+			} else if fc.start == 0 {
 				// Larger than the fast front takes: net/http's.
 				return nil, errHeadTooLarge
 			}
