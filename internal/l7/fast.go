@@ -52,7 +52,7 @@ type fastConn struct {
 	inst   *serverInst
 	c      net.Conn
 	lim    config.HTTPLimits
-	buf    []byte // the reader's: head bytes read are buf[start:end]
+	buf    []byte               // the reader's: head bytes read are buf[start:end]
 	small  *[fastHeadFirst]byte // buf's first array, from fastBufPool
 	start  int
 	end    int
