@@ -90,7 +90,7 @@ type Entry struct {
 	dest     *sched.Dest
 	template bool
 	hashed   bool
-	onExpire func()
+	onExpire func() // guarded by mu
 
 	// nControl counts the connections this template controls
 	// (cp->n_control).
@@ -402,6 +402,8 @@ func (t *Table) expireLocked(sh *shard, e *Entry, now int64, force bool) (func()
 	ctl := e.control
 	e.control = nil
 	active := !e.inactive
+	onExpire := e.onExpire
+	e.onExpire = nil
 	e.mu.Unlock()
 
 	if ctl != nil {
@@ -411,7 +413,18 @@ func (t *Table) expireLocked(sh *shard, e *Entry, now int64, force bool) (func()
 		e.dest.Unbind(e.template, active) // ip_vs_unbind_dest
 	}
 	t.count.Add(-1)
-	return e.onExpire, true
+	return onExpire, true
+}
+
+// Release drops the entry's OnExpire callback: its owner is done with what
+// the callback would clean up. The entry may stay in the table for minutes
+// after that (TIME_WAIT, FIN_WAIT timeouts); without its callback it no
+// longer keeps the finished connection's objects alive, so a table full of
+// closed connections is small and quick for the garbage collector to scan.
+func (e *Entry) Release() {
+	e.mu.Lock()
+	e.onExpire = nil
+	e.mu.Unlock()
 }
 
 // evictOne expires the oldest inactive connection (never a template),

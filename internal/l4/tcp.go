@@ -265,6 +265,9 @@ func (c *tcpConn) finish(inN, outN int64) {
 		_ = up.Close()
 	}
 	c.p.live.remove(c)
+	// The entry outlives the connection (TIME_WAIT and the like) and
+	// must not keep it: nothing is left to abort.
+	c.entry.Release()
 }
 
 // settle takes a last sample and tops the byte counters up to what io.Copy
