@@ -797,7 +797,9 @@ func (w *fastResponse) writeHead(final bool, next []byte) error {
 	}
 	_, _ = bw.WriteString(text)
 	_, _ = bw.WriteString("\r\n")
-	writeFields(bw, h, w.trailers)
+	writeFields(bw, h, func(k string) bool {
+		return strings.HasPrefix(k, http.TrailerPrefix) || slices.Contains(w.trailers, k)
+	})
 	_, err := bw.WriteString("\r\n")
 	if err != nil {
 		return err
@@ -808,19 +810,20 @@ func (w *fastResponse) writeHead(final bool, next []byte) error {
 }
 
 // writeFields writes h sorted, as net/http's Header.writeSubset does,
-// leaving out trailers (sent after the body) and invalid names.
-func writeFields(bw *bufio.Writer, h http.Header, trailers []string) {
-	var buf [24]string
+// leaving out invalid names and those skip names. The response uses it
+// (skipping trailers, sent after the body) and so does the upstream
+// request (writeHead).
+func writeFields(bw *bufio.Writer, h http.Header, skip func(string) bool) {
+	var buf [32]string
 	keys := buf[:0]
 	for k := range h {
-		if len(k) > len(http.TrailerPrefix) && k[:len(http.TrailerPrefix)] == http.TrailerPrefix {
-			continue
+		if !skip(k) {
+			keys = append(keys, k)
 		}
-		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		if !httpguts.ValidHeaderFieldName(k) || slices.Contains(trailers, k) {
+		if !httpguts.ValidHeaderFieldName(k) {
 			continue
 		}
 		for _, v := range h[k] {
@@ -829,15 +832,9 @@ func writeFields(bw *bufio.Writer, h http.Header, trailers []string) {
 	}
 }
 
+// connectionClose: a "close" token in Connection (RFC 9112 §9.6).
 func connectionClose(h http.Header) bool {
-	for _, v := range h["Connection"] {
-		for _, t := range splitComma(v) {
-			if asciiEqualFold(t, "close") {
-				return true
-			}
-		}
-	}
-	return false
+	return httpguts.HeaderValuesContainsToken(h["Connection"], "close")
 }
 
 func splitComma(v string) []string {

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -328,26 +327,19 @@ func writeHead(w *bufio.Writer, req *http.Request) error {
 	case http.MethodPost, http.MethodPut, http.MethodPatch:
 		_, _ = w.WriteString("Content-Length: 0\r\n")
 	}
-	var buf [32]string
-	keys := buf[:0]
-	for k := range req.Header {
-		switch k {
-		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
-			continue
-		}
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		if !httpguts.ValidHeaderFieldName(k) {
-			continue
-		}
-		for _, v := range req.Header[k] {
-			writeField(w, k, v)
-		}
-	}
+	writeFields(w, req.Header, reqWriteExcluded)
 	_, err := w.WriteString("\r\n")
 	return err
+}
+
+// reqWriteExcluded are the fields writeHead writes itself or never
+// (net/http's reqWriteExcludeHeader).
+func reqWriteExcluded(k string) bool {
+	switch k {
+	case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
+		return true
+	}
+	return false
 }
 
 // writeField writes "k: v" with net/http's value cleaning (header.go
