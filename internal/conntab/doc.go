@@ -29,7 +29,10 @@
 // Expiry is a sweep (Sweep, called about once a second by the owner) over
 // per-shard lists: re-arming a timer is a store under the entry's lock, with
 // no timer per entry and no re-queueing; a sweep costs O(entries) but takes
-// each shard lock only for its own walk. The clock is injectable.
+// each shard lock only for its own walk. The clock is injectable. When the
+// owner of a connection is done with it (Entry.Release), the entry is kept
+// until its timeout in a compact pointer-free form, so that a table full of
+// TIME_WAIT connections costs the garbage collector nothing to scan.
 //
 // Beyond the kernel, a table can be bounded (Options.MaxEntries): when full,
 // Insert evicts the oldest inactive connection (never a template or an

@@ -12,13 +12,16 @@ import (
 // entryHeapBytes fills a fresh table with one entry per key and returns
 // the live heap it added per entry, after a full GC on both sides, so the
 // number is what the entries keep alive and not garbage.
-func entryHeapBytes(keys []Key, d *sched.Dest, hashed bool) float64 {
+func entryHeapBytes(keys []Key, d *sched.Dest, hashed, release bool) float64 {
 	var m0, m1 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&m0)
 	tab := New(Options{})
 	for _, k := range keys {
-		_, _ = tab.Insert(Params{Key: k, Dest: d.Addr, DestRef: d, Hashed: hashed, Template: hashed, Timeout: 300e9})
+		e, _ := tab.Insert(Params{Key: k, Dest: d.Addr, DestRef: d, Hashed: hashed, Template: hashed, Timeout: 300e9})
+		if release {
+			e.Release()
+		}
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&m1)
@@ -31,7 +34,8 @@ func entryHeapBytes(keys []Key, d *sched.Dest, hashed bool) float64 {
 // inserts a TCP or UDP connection (on the shard list only, like
 // ip_vs_conn_new for a connection the proxy already holds), "template" as
 // a persistence template, which is also in the lookup index
-// (ip_vs_ct_in_get). The kernel's counterpart is one struct ip_vs_conn
+// (ip_vs_ct_in_get), and "finished" as a connection whose owner released
+// it (kept compact, pointer-free, for TIME_WAIT and the like). The kernel's counterpart is one struct ip_vs_conn
 // per entry from its own slab cache (ip_vs_conn_cachep, ip_vs_conn.c).
 func BenchmarkEntryMemory(b *testing.B) {
 	const n = 100_000
@@ -43,14 +47,14 @@ func BenchmarkEntryMemory(b *testing.B) {
 	}
 	d := sched.NewDest(ap("192.168.1.2:80"), 1, 0, 0)
 	for _, kind := range []struct {
-		name   string
-		hashed bool
-	}{{"connection", false}, {"template", true}} {
+		name            string
+		hashed, release bool
+	}{{"connection", false, false}, {"template", true, false}, {"finished", false, true}} {
 		b.Run(kind.name, func(b *testing.B) {
 			b.ReportAllocs()
 			var per float64
 			for b.Loop() {
-				per = entryHeapBytes(keys, d, kind.hashed)
+				per = entryHeapBytes(keys, d, kind.hashed, kind.release)
 			}
 			b.ReportMetric(per, "B/entry")
 		})

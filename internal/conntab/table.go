@@ -104,6 +104,7 @@ type Entry struct {
 	noOutput bool // IP_VS_CONN_F_NOOUTPUT
 	dead     bool
 	invalid  bool
+	released bool // Release moved it to shard.released
 	lastSeen int64 // ns since the table's epoch, when the timer was last armed
 	timeout  int64 // ns, cp->timeout
 	control  *Entry
@@ -134,6 +135,8 @@ type shard struct {
 	mu         sync.Mutex
 	head, tail *Entry
 	index      map[Key]*Entry
+	released   []released // in Release order
+	refs       refs
 	_          [40]byte // keep hot shard locks on separate cache lines
 }
 
@@ -342,6 +345,7 @@ func (t *Table) Sweep() int {
 			}
 			e = next
 		}
+		n += t.sweepReleased(sh, now, false)
 		sh.mu.Unlock()
 		for _, cb := range fire {
 			cb()
@@ -353,7 +357,8 @@ func (t *Table) Sweep() int {
 
 // Expire expires e now (ip_vs_conn_expire_now): used for one-packet
 // scheduling and by owners that tear a connection down. A template that
-// controls connections is re-armed instead, as on a timer expiry. It
+// controls connections is re-armed instead, as on a timer expiry. A
+// released entry is no longer its owner's to expire: nothing happens. It
 // reports whether e left the table.
 func (t *Table) Expire(e *Entry) bool {
 	sh := e.sh
@@ -370,7 +375,7 @@ func (t *Table) Expire(e *Entry) bool {
 // callback. Called with sh.mu held.
 func (t *Table) expireLocked(sh *shard, e *Entry, now int64, force bool) (func(), bool) {
 	e.mu.Lock()
-	if e.dead || (!force && now-e.lastSeen < e.timeout) {
+	if e.dead || e.released || (!force && now-e.lastSeen < e.timeout) {
 		e.mu.Unlock()
 		return nil, false
 	}
@@ -388,17 +393,7 @@ func (t *Table) expireLocked(sh *shard, e *Entry, now int64, force bool) (func()
 			delete(sh.index, k)
 		}
 	}
-	if e.prev != nil {
-		e.prev.next = e.next
-	} else {
-		sh.head = e.next
-	}
-	if e.next != nil {
-		e.next.prev = e.prev
-	} else {
-		sh.tail = e.prev
-	}
-	e.prev, e.next = nil, nil
+	sh.unlink(e)
 	ctl := e.control
 	e.control = nil
 	active := !e.inactive
@@ -416,17 +411,6 @@ func (t *Table) expireLocked(sh *shard, e *Entry, now int64, force bool) (func()
 	return onExpire, true
 }
 
-// Release drops the entry's OnExpire callback: its owner is done with what
-// the callback would clean up. The entry may stay in the table for minutes
-// after that (TIME_WAIT, FIN_WAIT timeouts); without its callback it no
-// longer keeps the finished connection's objects alive, so a table full of
-// closed connections is small and quick for the garbage collector to scan.
-func (e *Entry) Release() {
-	e.mu.Lock()
-	e.onExpire = nil
-	e.mu.Unlock()
-}
-
 // evictOne expires the oldest inactive connection (never a template),
 // looking at the shards round-robin. It reports whether one was evicted.
 func (t *Table) evictOne() bool {
@@ -435,6 +419,10 @@ func (t *Table) evictOne() bool {
 	for i := range uint32(numShards) {
 		sh := &t.shards[(start+i)%numShards]
 		sh.mu.Lock()
+		if t.evictReleased(sh) {
+			sh.mu.Unlock()
+			return true
+		}
 		var victim *Entry
 		for e := sh.head; e != nil && victim == nil; e = e.next {
 			e.mu.Lock()
@@ -492,6 +480,9 @@ func (t *Table) Snapshot() []Info {
 		for e := sh.head; e != nil; e = e.next {
 			out = append(out, e.infoAt(now))
 		}
+		for i := range sh.released {
+			out = append(out, sh.released[i].info(now))
+		}
 		sh.mu.Unlock()
 	}
 	return out
@@ -534,11 +525,11 @@ func (e *Entry) State() State {
 	return e.state
 }
 
-// Alive reports whether e is still in the table.
+// Alive reports whether e is still in the table and not released.
 func (e *Entry) Alive() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return !e.dead
+	return !e.dead && !e.released
 }
 
 // NControl is the number of connections a template controls.
@@ -552,7 +543,7 @@ func (e *Entry) NControl() int32 { return e.nControl.Load() }
 func (e *Entry) Event(d Dir, f Flag) State {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.dead || e.template || e.proto != ProtoTCP {
+	if e.dead || e.released || e.template || e.proto != ProtoTCP {
 		return e.state
 	}
 	if e.noOutput {
@@ -590,7 +581,7 @@ func (e *Entry) Event(d Dir, f Flag) State {
 func (e *Entry) Touch() {
 	now := e.t.nowNs()
 	e.mu.Lock()
-	if !e.dead {
+	if !e.dead && !e.released {
 		if !e.template {
 			e.timeout = e.t.stateTimeout(e.state)
 		}
@@ -603,7 +594,7 @@ func (e *Entry) Touch() {
 // removed while it controls a live connection.
 func (e *Entry) SetControl(ct *Entry) {
 	e.mu.Lock()
-	if e.dead || e.control != nil {
+	if e.dead || e.released || e.control != nil {
 		e.mu.Unlock()
 		return
 	}
