@@ -104,7 +104,7 @@ type Entry struct {
 	noOutput bool // IP_VS_CONN_F_NOOUTPUT
 	dead     bool
 	invalid  bool
-	released bool // Release moved it to shard.released
+	released bool  // Release moved it to shard.released
 	lastSeen int64 // ns since the table's epoch, when the timer was last armed
 	timeout  int64 // ns, cp->timeout
 	control  *Entry
