@@ -32,12 +32,16 @@ func (so *sockets) close() {
 // IPVS serves a VIP regardless of local addresses. TCP listeners use
 // SO_REUSEADDR (Go sets it too) so a restart does not wait for TIME_WAIT
 // sockets; UDP sockets do not, because on UDP it would let two sockets
-// bind the same address and a port clash would go unnoticed.
+// bind the same address and a port clash would go unnoticed. Like IPVS,
+// nginx stream (so_keepalive off) and HAProxy (no clitcpka), the plane
+// sends no TCP keep-alive probes: the connection table's state timeouts
+// reap idle connections, and Go's default keep-alive would cost four
+// setsockopt calls on every accepted connection.
 func listen(ctx context.Context, key config.ServiceKey) (*sockets, error) {
 	a := key.Address
 	v6 := a.Addr().Unmap().Is6()
 	addr := netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
-	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
+	lc := net.ListenConfig{KeepAlive: -1, Control: func(network, address string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {
 			serr = freebind(int(fd), v6)

@@ -84,7 +84,7 @@ func (s *service) serveTCP(client *net.TCPConn) {
 		return
 	}
 
-	d := net.Dialer{Timeout: p.opt.DialTimeout}
+	d := net.Dialer{Timeout: p.opt.DialTimeout, KeepAlive: -1} // no probes: see listen
 	conn, err := d.DialContext(p.ctx, "tcp", di.dial.String())
 	if err != nil {
 		// The real server refused or never answered: as if it had sent a

@@ -42,10 +42,14 @@ type listener struct {
 
 // listenTCP opens a listening socket with SO_REUSEADDR (so a restart does
 // not wait for TIME_WAIT) and IP_FREEBIND (so a VIP that VRRP has not yet
-// brought up can be bound), as the L4 plane does.
+// brought up can be bound), as the L4 plane does. Accepted connections get
+// no TCP keep-alive probes, as in nginx (listen so_keepalive is off by
+// default): idle clients are timed out by keepalive_timeout and the header
+// and body timeouts, and Go's default would cost four setsockopt calls per
+// accepted connection.
 func listenTCP(ctx context.Context, addr netip.AddrPort) (net.Listener, error) {
 	v6 := addr.Addr().Is6()
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+	lc := net.ListenConfig{KeepAlive: -1, Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {
 			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
