@@ -132,7 +132,11 @@ func (s *service) serveTCP(client *net.TCPConn) {
 		inN, outN  int64
 		finishedBy int
 	)
-	ended := func(n int64, in bool) {
+	// ended reports whether the other direction had already ended: then
+	// finish closes both sockets at once, and the close sends the FIN that
+	// a CloseWrite would (nothing is left unread on either socket, so no
+	// RST), one shutdown(2) per connection cheaper.
+	ended := func(n int64, in bool) (last bool) {
 		mu.Lock()
 		if in {
 			inN = n
@@ -140,12 +144,13 @@ func (s *service) serveTCP(client *net.TCPConn) {
 			outN = n
 		}
 		finishedBy++
-		last := finishedBy == 2
+		last = finishedBy == 2
 		i, o := inN, outN
 		mu.Unlock()
 		if last {
 			tc.settle(i, o)
 		}
+		return last
 	}
 	done := make(chan struct{})
 	p.wg.Add(1)
@@ -153,23 +158,27 @@ func (s *service) serveTCP(client *net.TCPConn) {
 		defer p.wg.Done()
 		defer close(done)
 		n, err := io.Copy(client, up)
-		ended(n, false)
+		last := ended(n, false)
 		if err != nil {
 			e.Event(conntab.DirOutput, conntab.FlagRST)
 			tc.abort()
 			return
 		}
 		e.Event(conntab.DirOutput, conntab.FlagFIN) // the real server closed first: FIN_WAIT
-		_ = client.CloseWrite()
+		if !last {
+			_ = client.CloseWrite()
+		}
 	}()
 	n, err := io.Copy(up, client)
-	ended(n, true)
+	last := ended(n, true)
 	if err != nil {
 		e.Event(conntab.DirInput, conntab.FlagRST)
 		tc.abort()
 	} else {
 		e.Event(conntab.DirInput, conntab.FlagFIN) // the client closed first: CLOSE_WAIT
-		_ = up.CloseWrite()
+		if !last {
+			_ = up.CloseWrite()
+		}
 	}
 	<-done
 	tc.finish(inN, outN)
