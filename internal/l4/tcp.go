@@ -197,6 +197,7 @@ type tcpConn struct {
 	up      *net.TCPConn
 	aborted bool
 	done    bool
+	settled bool
 	// What was already added to the counters: tcpi_segs_in and
 	// tcpi_bytes_received of the client socket (in) and of the real
 	// server socket (out).
@@ -280,8 +281,16 @@ func (c *tcpConn) finish(inN, outN int64) {
 }
 
 // settle takes a last sample and tops the byte counters up to what io.Copy
-// moved; calling it again adds nothing.
+// moved; only the first call does anything (the last direction to end
+// settles, then finish would again: two TCP_INFO reads per connection).
 func (c *tcpConn) settle(inN, outN int64) {
+	c.mu.Lock()
+	if c.settled {
+		c.mu.Unlock()
+		return
+	}
+	c.settled = true
+	c.mu.Unlock()
 	c.sample()
 	c.mu.Lock()
 	var inB, outB uint64
