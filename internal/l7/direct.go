@@ -68,7 +68,7 @@ func (rq *request) forwardDirect(w http.ResponseWriter) {
 	r := rq.r
 	in := r.Header
 	conn := in["Connection"]
-	h := make(http.Header, 8) // up to 8: one map group; more grow it
+	h := getHeader() // back to the pool once the transport has written it
 	for k, v := range in {
 		if isHopHeader(k) || (len(conn) > 0 && connectionListed(conn, k)) {
 			continue
@@ -95,6 +95,14 @@ func (rq *request) forwardDirect(w http.ResponseWriter) {
 	rq.rewriteOut(out)
 
 	resp, err := rq.roundTrip(out)
+	if !rq.shared {
+		// h1Transport wrote the request head in this goroutine before
+		// it read the response (and so for every retry); nothing reads
+		// out.Header after roundTrip. (net/http's Transport may still
+		// be writing it when the response comes early.)
+		out.Header = nil
+		putHeader(h)
+	}
 	if err != nil {
 		rq.proxyErr(w, err)
 		return
@@ -134,6 +142,13 @@ func (rq *request) forwardDirect(w http.ResponseWriter) {
 		panic(http.ErrAbortHandler)
 	}
 	_ = resp.Body.Close()
+	if !rq.shared {
+		// The response's header map came from the h1 transport's pool;
+		// its fields are in dst (value slices, never the map) and the
+		// body is done with: nothing else holds it.
+		resp.Header = nil
+		putHeader(rh)
+	}
 	if len(resp.Trailer) > 0 {
 		_ = http.NewResponseController(w).Flush() // force chunking
 		if len(resp.Trailer) == announced {

@@ -75,6 +75,7 @@ type fastConn struct {
 // end of the connection.
 type fastMsg struct {
 	r       *http.Request
+	hdr     http.Header // r's header as parsed, from headerPool
 	cancel  context.CancelFunc
 	handoff []byte
 	err     error
@@ -158,6 +159,14 @@ func (fc *fastConn) serveLoop() error {
 		keep, err := fc.serve(m.r)
 		m.cancel()
 		fc.busy.Store(false)
+		if err == nil {
+			// The handler returned normally and has written its
+			// response: nothing holds the request's header map any more
+			// (ReverseProxy sends a clone; the direct path copies the
+			// value slices, never the map). After a panic or a hijack it
+			// is left to the collector.
+			putHeader(m.hdr)
+		}
 		if err != nil {
 			return err
 		}
@@ -204,7 +213,7 @@ func (fc *fastConn) readLoop() {
 			return
 		}
 		fc.busy.Store(true) // before the server goroutine takes it: never idle in between
-		if !fc.send(fastMsg{r: r, cancel: cancel}) {
+		if !fc.send(fastMsg{r: r, hdr: r.Header, cancel: cancel}) {
 			cancel()
 			return
 		}
@@ -429,7 +438,7 @@ func (fc *fastConn) parse(h []byte) (*http.Request, context.CancelFunc, bool) {
 	whole := string(h)
 	uri := whole[4 : 4+len(target)]
 	hs := whole[len(h)-len(rest):]
-	hdr := make(http.Header, 8)
+	hdr := getHeader()
 	vals := make([]string, 0, strings.Count(hs, "\n"))
 	var host string
 	hosts, count := 0, 0

@@ -314,6 +314,7 @@ func (rq *request) newAttempt(parent context.Context) *attempt {
 	if rq.att != nil || a.timer != nil {
 		a = new(attempt)
 	}
+	rq.shared = true
 	ctx, cancel := context.WithCancelCause(parent)
 	*a = attempt{ctx: ctx, cancel: cancel, read: rq.lc.readTimeout}
 	a.timer = time.AfterFunc(a.read, func() { cancel(errUpstreamTimeout) })

@@ -47,7 +47,7 @@ func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
 		return nil, malformed("status code", line)
 	}
 	resp.Status = strings.TrimLeft(status, " ")
-	h := make(http.Header, 8)
+	h := getHeader() // the direct path gives it back (forwardDirect)
 	resp.Header = h
 	if err := readFields(br, h, false); err != nil {
 		return nil, err

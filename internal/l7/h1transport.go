@@ -227,6 +227,7 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, read time.Du
 		if resp.StatusCode >= 200 {
 			break
 		}
+		putHeader(resp.Header) // a 1xx response is dropped here
 		if resp.StatusCode == http.StatusSwitchingProtocols {
 			return fail(errors.New("malformed HTTP response: 101 to a request without Upgrade"))
 		}

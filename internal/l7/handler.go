@@ -52,6 +52,7 @@ type request struct {
 	setCookie bool
 	ok        bool
 	retrying  bool
+	shared    bool     // an attempt went to net/http's Transport, whose goroutines may outlive it
 	att       *attempt // the attempt whose response is delivered
 	att0      attempt
 	cur       atomic.Pointer[attempt] // the attempt in progress, for the dialer

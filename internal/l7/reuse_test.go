@@ -1,0 +1,101 @@
+package l7
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Header maps are recycled (headerPool): requests on one kept-alive
+// connection, one after another and pipelined, and the responses to them
+// must each carry their own fields only.
+func TestReusedHeadersDoNotLeak(t *testing.T) {
+	up := newRawUpstream(t, func(w io.Writer, r *http.Request, n int) bool {
+		tag := r.Header.Get("X-Tag")
+		_, _ = fmt.Fprintf(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Resp-%s: %s\r\n", tag, tag)
+		if tag == "1" {
+			_, _ = io.WriteString(w, "Set-Cookie: only=1\r\n")
+		}
+		_, _ = io.WriteString(w, "\r\nok")
+		return true
+	})
+	addr := proxyTo(t, up.addr)
+	req := func(tag string) string {
+		s := "GET /t" + tag + " HTTP/1.1\r\nHost: example.com\r\nX-Tag: " + tag + "\r\nX-Only-" + tag + ": v\r\n"
+		if tag == "1" {
+			s += "Cookie: c=1\r\nAccept: */*\r\n"
+		}
+		return s + "\r\n"
+	}
+	check := func(resps []*http.Response, tags []string) {
+		t.Helper()
+		for i, resp := range resps {
+			tag := tags[i]
+			for k := range resp.Header {
+				if strings.HasPrefix(k, "X-Resp-") && k != "X-Resp-"+tag {
+					t.Errorf("response %s carries %s", tag, k)
+				}
+			}
+			if resp.Header.Get("X-Resp-"+tag) != tag {
+				t.Errorf("response %s lacks X-Resp-%s: %v", tag, tag, resp.Header)
+			}
+			if _, ok := resp.Header["Set-Cookie"]; ok != (tag == "1") {
+				t.Errorf("response %s: Set-Cookie %v", tag, resp.Header["Set-Cookie"])
+			}
+		}
+	}
+	// One by one on a connection, then pipelined on another.
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	tags := []string{"1", "2", "3", "4"}
+	var seq []*http.Response
+	for _, tag := range tags {
+		if _, err := io.WriteString(c, req(tag)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		seq = append(seq, resp)
+	}
+	check(seq, tags)
+	ptags := []string{"5", "1", "6", "7", "8"}
+	var raw strings.Builder
+	for _, tag := range ptags {
+		raw.WriteString(req(tag))
+	}
+	resps, _, _ := exchange(t, addr, raw.String(), len(ptags))
+	check(resps, ptags)
+
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	for i, r := range up.reqs {
+		tag := r.Header.Get("X-Tag")
+		if r.URL.Path != "/t"+tag {
+			t.Errorf("upstream request %d: %s with X-Tag %q", i+1, r.URL.Path, tag)
+		}
+		for k := range r.Header {
+			if strings.HasPrefix(k, "X-Only-") && k != "X-Only-"+tag {
+				t.Errorf("upstream request %s carries %s", tag, k)
+			}
+		}
+		if _, ok := r.Header["Cookie"]; ok != (tag == "1") {
+			t.Errorf("upstream request %s: Cookie %v", tag, r.Header["Cookie"])
+		}
+		if _, ok := r.Header["Accept"]; ok != (tag == "1") {
+			t.Errorf("upstream request %s: Accept %v", tag, r.Header["Accept"])
+		}
+	}
+}
