@@ -21,27 +21,8 @@ pkgs=(
   nftables                          # XDP packets/s against nftables DNAT (test/xdp)
   util-linux                        # taskset
 )
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "bench: missing Debian packages (${missing[*]}); run as root to install them" >&2
-    exit 1
-  fi
-  echo "== installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  # The packages must not start their daemons (nginx and caddy would take
-  # ports 80 and 443, iperf3 5201): the harness starts its own instances on
-  # loopback. policy-rc.d exiting 101 forbids invoke-rc.d to start anything.
-  policy=/usr/sbin/policy-rc.d
-  created_policy=
-  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod +x "$policy"; created_policy=1; fi
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  if [ -n "$created_policy" ]; then rm -f "$policy"; fi
-fi
+. scripts/debs.sh
+install_debs bench 1 "${pkgs[@]}"
 
 # 10,000 idle connections need as many descriptors in the client and in the
 # proxy: take the hard limit (20,000 on the project's machines).

@@ -15,25 +15,8 @@ pkgs=(
   nginx-light haproxy                       # oracles for L7 routing and balancing
   clang llvm libbpf-dev                     # rebuilding the XDP objects to prove they match the C sources
 )
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" -eq 0 ]; then
-    export DEBIAN_FRONTEND=noninteractive
-    # Installing must not start the packages' daemons (nginx would take port 80):
-    # tests start their own instances on loopback.
-    policy=/usr/sbin/policy-rc.d
-    created_policy=
-    if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod +x "$policy"; created_policy=1; fi
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    if [ -n "$created_policy" ]; then rm -f "$policy"; fi
-  else
-    echo "test.sh: missing Debian packages (${missing[*]}); run as root to install them" >&2
-  fi
-fi
+. scripts/debs.sh
+install_debs test.sh 0 "${pkgs[@]}"
 
 echo "== ipvsadm 1.31 oracle"
 if oracle=$(./scripts/ipvsadm-oracle.sh); then
