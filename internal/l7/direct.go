@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
@@ -85,13 +84,20 @@ func (rq *request) forwardDirect(w http.ResponseWriter) {
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = emptyValue // not Go's default User-Agent
 	}
-	out := r.WithContext(context.WithValue(r.Context(), requestKey{}, rq))
+	// The upstream request is a copy of r with rq in its context (the
+	// dialer reads it), kept in rq.dout so that a recycled request needs
+	// no new one; the copy through WithContext stays on the stack.
+	if rq.dout == nil {
+		rq.dout = new(directOut)
+	}
+	out := &rq.dout.req
+	*out = *r.WithContext(context.WithValue(r.Context(), requestKey{}, rq))
 	out.Header = h
 	out.Body = nil
 	out.Close = false
 	out.RequestURI = ""
 	out.TransferEncoding = nil
-	out.URL = new(url.URL)
+	out.URL = &rq.dout.url
 	rq.rewriteOut(out)
 
 	resp, err := rq.roundTrip(out)

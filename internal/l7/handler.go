@@ -52,8 +52,10 @@ type request struct {
 	setCookie bool
 	ok        bool
 	retrying  bool
-	shared    bool     // an attempt went to net/http's Transport, whose goroutines may outlive it
-	att       *attempt // the attempt whose response is delivered
+	shared    bool       // rq went to net/http (ReverseProxy, Transport, r.Body), whose goroutines may outlive it
+	recycle   bool       // finish gives rq back to requestPool
+	dout      *directOut // the direct path's upstream request; kept across reuse
+	att       *attempt   // the attempt whose response is delivered
 	att0      attempt
 	cur       atomic.Pointer[attempt] // the attempt in progress, for the dialer
 	upStatus  int
@@ -75,7 +77,8 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	l := inst.l
 	lconf := l.conf.Load()
 	p := l.p
-	rq := &request{p: p, r: r, lconf: lconf, inst: inst, start: p.now(), peerIdx: -1}
+	rq := requestPool.Get().(*request)
+	rq.p, rq.r, rq.lconf, rq.inst, rq.start, rq.peerIdx = p, r, lconf, inst, p.now(), -1
 	rq.rw.ResponseWriter = w
 	rq.rw.head = r.Method == http.MethodHead
 	if inst.draining.Load() && r.ProtoMajor == 1 {
@@ -98,6 +101,11 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer rq.finish()
 	rq.serve()
+	// A request that returned normally and never went to net/http is
+	// referenced by nothing once finished: the direct path and the h1
+	// transport run in this goroutine (requestPool). After a panic it is
+	// left to the collector.
+	rq.recycle = !rq.shared
 }
 
 func addrPortOf(a net.Addr) netip.AddrPort {
@@ -193,6 +201,7 @@ func (rq *request) serve() {
 		}
 		if r.ContentLength < 0 {
 			r.Body = http.MaxBytesReader(w, r.Body, max)
+			rq.shared = true // r, which net/http owns, refers to rq.rw
 		}
 	}
 	if !rq.preaccess() {
@@ -230,6 +239,7 @@ func (rq *request) serve() {
 	if rq.directable() {
 		rq.forwardDirect(rq.filters(w))
 	} else {
+		rq.shared = true
 		rq.p.rp.ServeHTTP(rq.filters(w), r.WithContext(context.WithValue(r.Context(), requestKey{}, rq)))
 	}
 	// Reached only when ReverseProxy returned normally (it aborts a
@@ -298,7 +308,8 @@ func (rq *request) absoluteRedirect(loc string) string {
 
 // finish ends the request: the balancer learns the outcome, counters and
 // the access log are written. It runs even when ReverseProxy aborts the
-// response with a panic.
+// response with a panic. Last, a request marked for reuse goes back to
+// requestPool.
 func (rq *request) finish() {
 	rq.releaseExtras()
 	status := rq.rw.status
@@ -352,6 +363,9 @@ func (rq *request) finish() {
 	}
 	if al := rq.p.alog.Load(); al != nil {
 		rq.log(al, status)
+	}
+	if rq.recycle {
+		rq.release()
 	}
 }
 

@@ -2,6 +2,7 @@ package l7
 
 import (
 	"net/http"
+	"net/url"
 	"sync"
 )
 
@@ -26,4 +27,32 @@ func putHeader(h http.Header) {
 	}
 	clear(h)
 	headerPool.Put(h)
+}
+
+// requestPool recycles request states (~1 KiB each, the largest
+// allocation of a proxied request). ServeHTTP marks a request for reuse
+// (request.recycle) only when it returned normally and nothing of it went
+// to net/http's ReverseProxy or Transport (request.shared): their
+// goroutines (dialing, writing a body) may outlive the handler and reach
+// the request through its context. On the direct path everything that
+// refers to rq runs in the handler's goroutine and ends before finish:
+// the h1 transport and the dialer it calls, the attempts (light ones,
+// no timer), the filters (compress.Writer is released in finish).
+var requestPool = sync.Pool{New: func() any { return new(request) }}
+
+// directOut is the upstream request of the direct path, with its URL.
+type directOut struct {
+	req http.Request
+	url url.URL
+}
+
+// release zeroes rq and puts it back; its directOut stays with it.
+func (rq *request) release() {
+	d := rq.dout
+	*rq = request{}
+	if d != nil {
+		*d = directOut{}
+		rq.dout = d
+	}
+	requestPool.Put(rq)
 }

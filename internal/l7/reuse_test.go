@@ -99,3 +99,63 @@ func TestReusedHeadersDoNotLeak(t *testing.T) {
 		}
 	}
 }
+
+// Request states are recycled (requestPool): concurrent clients, some
+// leaving in the middle of a response, each get the answer to their own
+// request, and the upstream sees each request as it was sent. Run with
+// -race, this also catches a state used after it went back to the pool.
+func TestRecycledRequestsStayApart(t *testing.T) {
+	up := newRawUpstream(t, func(w io.Writer, r *http.Request, _ int) bool {
+		tag := r.Header.Get("X-Tag")
+		body := r.URL.Path + " " + tag + " " + r.Header.Get("X-Forwarded-For")
+		_, _ = fmt.Fprintf(w, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nX-Echo: %s\r\n\r\n%s", len(body), tag, body)
+		return true
+	})
+	addr := proxyTo(t, up.addr)
+	const workers, each = 4, 25
+	errs := make(chan error, workers)
+	for g := range workers {
+		go func() {
+			errs <- func() error {
+				c, err := net.Dial("tcp", addr.String())
+				if err != nil {
+					return err
+				}
+				defer func() { c.Close() }()
+				br := bufio.NewReader(c)
+				for i := range each {
+					tag := fmt.Sprintf("%d-%d", g, i)
+					raw := "GET /p/" + tag + " HTTP/1.1\r\nHost: h" + tag + ".example\r\nX-Tag: " + tag + "\r\n\r\n"
+					_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+					if _, err := io.WriteString(c, raw); err != nil {
+						return err
+					}
+					if i%7 == 3 {
+						// Leave before the answer: the request ends as a 499
+						// or an aborted write, on a new connection after.
+						c.Close()
+						if c, err = net.Dial("tcp", addr.String()); err != nil {
+							return err
+						}
+						br = bufio.NewReader(c)
+						continue
+					}
+					resp, err := http.ReadResponse(br, nil)
+					if err != nil {
+						return err
+					}
+					b, _ := io.ReadAll(resp.Body)
+					if want := "/p/" + tag + " " + tag + " 127.0.0.1"; string(b) != want || resp.Header.Get("X-Echo") != tag {
+						return fmt.Errorf("request %s answered %q (X-Echo %q), want %q", tag, b, resp.Header.Get("X-Echo"), want)
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
