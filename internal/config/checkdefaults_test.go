@@ -328,9 +328,9 @@ func TestDiagnosticsUnderAliases(t *testing.T) {
 func TestNormalizeWritesNothingWhenNormalised(t *testing.T) {
 	var c *Config
 	for _, g := range goldenFiles(t) {
-		if g.name == "valid_vrrp.yaml" {
+		if g.Name == "valid_vrrp.yaml" {
 			var ds Diagnostics
-			if c, ds = Parse(g.name, g.input); ds.Err() != nil {
+			if c, ds = Parse(g.Name, g.Input); ds.Err() != nil {
 				t.Fatal(ds.Err())
 			}
 		}

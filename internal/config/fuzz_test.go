@@ -11,7 +11,7 @@ import (
 func FuzzParse(f *testing.F) {
 	f.Add(defaultYAML)
 	for _, g := range goldenFiles(f) {
-		f.Add(g.input)
+		f.Add(g.Input)
 	}
 	f.Add([]byte("a: &a [*a, *a]\nservices: *a\n"))
 	f.Add([]byte("services: [{protocol: tcp, address: '[::ffff:10.0.0.1]:80', reals: [{address: '[::ffff:10.0.0.2]:80'}]}]"))

@@ -1,56 +1,22 @@
 package config
 
 import (
-	"bytes"
 	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fulcrumlb/fulcrum/internal/config/goldentest"
 )
 
 var update = flag.Bool("update", false, "rewrite the expected output of testdata/*.yaml")
 
-// goldenSeparator splits a golden file into its input and expected output,
-// as Caddy's caddyfile_adapt tests do.
-const goldenSeparator = "----------\n"
+// goldenFormat: testdata/*.yaml, each a YAML input, a line of ten dashes,
+// and the expected output: the diagnostics, one per line, then (when there
+// was no error) the canonical YAML of the parsed config.
+var goldenFormat = goldentest.Format{Glob: filepath.Join("testdata", "*.yaml"), Separator: "----------\n"}
 
-type golden struct {
-	path, name string
-	input      []byte
-	want       string
-}
-
-// goldenFiles reads testdata/*.yaml. Each file is a YAML input, a line of
-// ten dashes, and the expected output: the diagnostics, one per line, then
-// (when there was no error) the canonical YAML of the parsed config.
-func goldenFiles(t testing.TB) []golden {
-	t.Helper()
-	paths, err := filepath.Glob(filepath.Join("testdata", "*.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(paths) == 0 {
-		t.Fatal("no golden files in testdata")
-	}
-	var gs []golden
-	for _, p := range paths {
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g := golden{path: p, name: filepath.Base(p)}
-		if i := bytes.Index(raw, []byte("\n"+goldenSeparator)); i >= 0 {
-			g.input, g.want = raw[:i+1], string(raw[i+1+len(goldenSeparator):])
-		} else if bytes.HasPrefix(raw, []byte(goldenSeparator)) {
-			g.input, g.want = nil, string(raw[len(goldenSeparator):])
-		} else {
-			g.input = raw // no expected output yet: -update writes it
-		}
-		gs = append(gs, g)
-	}
-	return gs
-}
+func goldenFiles(t testing.TB) []goldentest.File { return goldenFormat.Files(t) }
 
 // render is what a golden file expects after its separator. The file name
 // in the diagnostics is the golden file's own, and the input starts on its
@@ -73,19 +39,5 @@ func render(name string, input []byte) string {
 }
 
 func TestGolden(t *testing.T) {
-	for _, g := range goldenFiles(t) {
-		t.Run(strings.TrimSuffix(g.name, ".yaml"), func(t *testing.T) {
-			got := render(g.name, g.input)
-			if *update {
-				out := append(append(append([]byte(nil), g.input...), goldenSeparator...), got...)
-				if err := os.WriteFile(g.path, out, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if got != g.want {
-				t.Errorf("%s: output differs (run go test -update to accept)\n--- got\n%s--- want\n%s", g.path, got, g.want)
-			}
-		})
-	}
+	goldenFormat.Check(t, func(g goldentest.File) string { return render(g.Name, g.Input) }, *update)
 }

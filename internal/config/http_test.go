@@ -568,8 +568,8 @@ func TestDocsHTTPExamples(t *testing.T) {
 	// comments.
 	doc1, _ := Parse("", blocks[0][1])
 	for _, g := range goldenFiles(t) {
-		if g.name == "valid_http.yaml" {
-			want, _ := Parse("", g.input)
+		if g.Name == "valid_http.yaml" {
+			want, _ := Parse("", g.Input)
 			if !reflect.DeepEqual(doc1, want) {
 				t.Error("the first http example of docs/configuration.md is not testdata/valid_http.yaml")
 			}

@@ -102,13 +102,13 @@ func TestAliasBomb(t *testing.T) {
 func BenchmarkParse(b *testing.B) {
 	var full, ha, l7 []byte
 	for _, g := range goldenFiles(b) {
-		switch g.name {
+		switch g.Name {
 		case "valid_full.yaml":
-			full = g.input
+			full = g.Input
 		case "example-full.yaml":
-			ha = g.input
+			ha = g.Input
 		case "valid_http.yaml":
-			l7 = g.input
+			l7 = g.Input
 		}
 	}
 	for _, bm := range []struct {

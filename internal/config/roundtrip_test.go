@@ -40,12 +40,12 @@ func checkRoundTrip(t *testing.T, file string, c *Config) {
 func TestRoundTripGolden(t *testing.T) {
 	n := 0
 	for _, g := range goldenFiles(t) {
-		c, ds := Parse(g.name, g.input)
+		c, ds := Parse(g.Name, g.Input)
 		if ds.Err() != nil {
 			continue
 		}
 		n++
-		t.Run(g.name, func(t *testing.T) { checkRoundTrip(t, g.name, c) })
+		t.Run(g.Name, func(t *testing.T) { checkRoundTrip(t, g.Name, c) })
 	}
 	if n < 5 {
 		t.Fatalf("only %d golden inputs are valid configs; the round trip needs more", n)

@@ -32,28 +32,28 @@ func TestKeepalivedDump(t *testing.T) {
 		t.Skip("needs root and ip(8) to run keepalived in a network namespace of its own")
 	}
 	for _, g := range goldenFiles(t) {
-		name := strings.TrimSuffix(filepath.Base(g.path), ".conf")
-		c, _ := parse(g.path, g.input, goldenOpts())
+		name := strings.TrimSuffix(filepath.Base(g.Path), ".conf")
+		c, _ := parse(g.Path, g.Input, goldenOpts())
 		if len(c.VRRPInstances) == 0 {
 			continue
 		}
 		t.Run(name, func(t *testing.T) {
-			if why := oracleSkipFile(g.input); why != "" {
+			if why := oracleSkipFile(g.Input); why != "" {
 				t.Skip(why)
 			}
 			dir := t.TempDir()
 			if err := os.CopyFS(filepath.Join(dir, "inc"), os.DirFS(filepath.Join("testdata", "inc"))); err != nil {
 				t.Fatal(err)
 			}
-			conf := filepath.Join(dir, filepath.Base(g.path))
-			if err := os.WriteFile(conf, g.input, 0o644); err != nil {
+			conf := filepath.Join(dir, filepath.Base(g.Path))
+			if err := os.WriteFile(conf, g.Input, 0o644); err != nil {
 				t.Fatal(err)
 			}
 			ns := fmt.Sprintf("fulcrum-kad-%d", os.Getpid())
 			setupNetns(t, ns, interfacesOf(c))
 			dump := runDump(t, bin, ns, dir, conf)
 			if dump == nil {
-				if _, ds := parse(conf, g.input, goldenOpts()); ds.Err() == nil {
+				if _, ds := parse(conf, g.Input, goldenOpts()); ds.Err() == nil {
 					t.Fatal("keepalived refused to run the file; fulcrum reports no error")
 				}
 				return

@@ -14,7 +14,7 @@ import (
 // again, gives the same lines.
 func FuzzParse(f *testing.F) {
 	for _, g := range goldenFiles(f) {
-		f.Add(g.input)
+		f.Add(g.Input)
 	}
 	for _, s := range []string{
 		"", "{", "}", "}}}{{{", "\"", "$", "${", "$A=\\", "@", "@^x y", "~SEQ(", "~LST({a,b},{1},{2,3}) x $a",

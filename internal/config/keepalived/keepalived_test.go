@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fulcrumlb/fulcrum/internal/config"
+	"github.com/fulcrumlb/fulcrum/internal/config/goldentest"
 )
 
 // hasDiag reports whether ds has a diagnostic on line that contains text.
@@ -54,7 +55,7 @@ func TestSeedConfigs(t *testing.T) {
 			g := goldenFile(t, tt.file)
 			opts := goldenOpts()
 			opts.InterfaceExists = nil // the sh file names eno16777984
-			c, ds := Parse(tt.file, g.input, opts)
+			c, ds := Parse(tt.file, g.Input, opts)
 			if c == nil {
 				t.Fatalf("not loaded: %v", ds)
 			}
@@ -98,22 +99,22 @@ func equalCheck(a, b config.Check) bool {
 		a.HTTPProtocol == b.HTTPProtocol
 }
 
-func goldenFile(t testing.TB, path string) golden {
+func goldenFile(t testing.TB, path string) goldentest.File {
 	t.Helper()
 	for _, g := range goldenFiles(t) {
-		if g.path == path {
+		if g.Path == path {
 			return g
 		}
 	}
 	t.Fatalf("no golden file %s", path)
-	return golden{}
+	return goldentest.File{}
 }
 
 func TestStrict(t *testing.T) {
 	g := goldenFile(t, "testdata/seed_lvs_dr_rr.conf")
 	opts := goldenOpts()
 	opts.Strict = true
-	c, ds := Parse(g.path, g.input, opts)
+	c, ds := Parse(g.Path, g.Input, opts)
 	if c != nil {
 		t.Fatal("strict mode loaded a file with warnings")
 	}
@@ -131,14 +132,14 @@ func TestInterfaceExists(t *testing.T) {
 	g := goldenFile(t, "testdata/seed_lvs_dr_sh.conf")
 	opts := goldenOpts()
 	opts.InterfaceExists = func(name string) bool { return name == "eth0" }
-	c, ds := Parse(g.path, g.input, opts)
+	c, ds := Parse(g.Path, g.Input, opts)
 	// keepalived: "WARNING - interface eno16777984 for vrrp_instance
 	// VI_1 doesn't exist" and it does not start.
 	if c != nil || !hasDiag(ds, 19, "WARNING - interface eno16777984 for vrrp_instance VI_1 doesn't exist") {
 		t.Errorf("a missing interface: model %v, %v", c != nil, ds)
 	}
 	opts.InterfaceExists = func(string) bool { return true }
-	if c, ds := Parse(g.path, g.input, opts); c == nil {
+	if c, ds := Parse(g.Path, g.Input, opts); c == nil {
 		t.Errorf("with the interface present: %v", ds)
 	}
 }
@@ -197,6 +198,6 @@ func BenchmarkParse(b *testing.B) {
 	opts := goldenOpts()
 	b.ReportAllocs()
 	for b.Loop() {
-		Parse(g.path, g.input, opts)
+		Parse(g.Path, g.Input, opts)
 	}
 }

@@ -36,9 +36,9 @@ func TestKeepalivedAgrees(t *testing.T) {
 		}
 	}
 	for _, g := range goldenFiles(t) {
-		name := strings.TrimSuffix(filepath.Base(g.path), ".conf")
+		name := strings.TrimSuffix(filepath.Base(g.Path), ".conf")
 		t.Run(name, func(t *testing.T) {
-			if why := oracleSkipFile(g.input); why != "" {
+			if why := oracleSkipFile(g.Input); why != "" {
 				t.Skip(why)
 			}
 			dir := t.TempDir()
@@ -46,13 +46,13 @@ func TestKeepalivedAgrees(t *testing.T) {
 			if err := os.CopyFS(filepath.Join(dir, "inc"), os.DirFS(filepath.Join("testdata", "inc"))); err != nil {
 				t.Fatal(err)
 			}
-			conf := filepath.Join(dir, filepath.Base(g.path))
-			if err := os.WriteFile(conf, g.input, 0o644); err != nil {
+			conf := filepath.Join(dir, filepath.Base(g.Path))
+			if err := os.WriteFile(conf, g.Input, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			c, ours := parse(conf, g.input, goldenOpts())
+			c, ours := parse(conf, g.Input, goldenOpts())
 			theirs := runKeepalived(t, bin, ns, conf, interfacesOf(c))
-			skip := oracleSkips(g.input)
+			skip := oracleSkips(g.Input)
 			for _, m := range theirs {
 				if ignoredOracleMessage(m.text) || slices.ContainsFunc(skip, func(s string) bool { return strings.Contains(m.text, s) }) {
 					continue

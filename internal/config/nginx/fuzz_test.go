@@ -21,7 +21,7 @@ func (m mapFS) ReadFile(name string) ([]byte, error)  { return m.MapFS.ReadFile(
 // pass config.Validate without errors.
 func FuzzParse(f *testing.F) {
 	for _, g := range goldenFiles(f) {
-		f.Add(g.input)
+		f.Add(g.Input)
 	}
 	for _, s := range []string{
 		"", "{", "}", ";", "\"", "'", "\\", "#", "$", "${", "a${b}c;", "http {", "http { server { location / {",

@@ -128,8 +128,8 @@ func oracleMarks(input []byte) (skips []string, skipFile string) {
 func TestNginxAgreesGolden(t *testing.T) {
 	bin := nginxBinary(t)
 	for _, g := range goldenFiles(t) {
-		t.Run(strings.TrimSuffix(filepath.Base(g.path), ".conf"), func(t *testing.T) {
-			skips, why := oracleMarks(g.input)
+		t.Run(strings.TrimSuffix(filepath.Base(g.Path), ".conf"), func(t *testing.T) {
+			skips, why := oracleMarks(g.Input)
 			if why != "" {
 				t.Skip(why)
 			}
@@ -137,7 +137,7 @@ func TestNginxAgreesGolden(t *testing.T) {
 			if err := os.CopyFS(dir, os.DirFS("testdata")); err != nil {
 				t.Fatal(err)
 			}
-			checkAgainstNginx(t, bin, dir, filepath.Join(dir, filepath.Base(g.path)), skips)
+			checkAgainstNginx(t, bin, dir, filepath.Join(dir, filepath.Base(g.Path)), skips)
 		})
 	}
 }
