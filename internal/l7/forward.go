@@ -180,7 +180,7 @@ func (rq *request) roundTrip(out *http.Request) (*http.Response, error) {
 			// h1Transport keeps the timeouts as deadlines on the
 			// connection: the attempt needs no context or timer.
 			a = rq.lightAttempt()
-			resp, err = h1.do(out, pe.host, rq.lc.readTimeout)
+			resp, err = h1.do(out, pe.host, rq.lc.readTimeout, rq.exchange(out))
 		} else {
 			a = rq.newAttempt(out.Context())
 			ar := out.WithContext(a.ctx)
@@ -320,6 +320,17 @@ func (rq *request) newAttempt(parent context.Context) *attempt {
 	a.timer = time.AfterFunc(a.read, func() { cancel(errUpstreamTimeout) })
 	rq.cur.Store(a)
 	return a
+}
+
+// exchange is where h1Transport builds the response to out: the direct
+// path's own storage, reused by each attempt (a response not delivered
+// is drained and closed before the next attempt); none for ReverseProxy's
+// requests, as ReverseProxy keeps the response.
+func (rq *request) exchange(out *http.Request) *h1Exchange {
+	if d := rq.dout; d != nil && out == &d.req {
+		return &d.x
+	}
+	return nil
 }
 
 // lightAttempt is an attempt through h1Transport, whose deadlines do

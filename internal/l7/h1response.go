@@ -24,11 +24,23 @@ import (
 // Obsolete line folding is unfolded with a space (§5.2). Errors that are
 // not I/O errors say "malformed HTTP response" (classify: invalid_header).
 func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+	return readResponseInto(br, req, nil)
+}
+
+// readResponseInto is readResponse building the response in x, when the
+// caller has one (h1Exchange).
+func readResponseInto(br *bufio.Reader, req *http.Request, x *h1Exchange) (*http.Response, error) {
 	line, err := readLine(br)
 	if err != nil {
 		return nil, err
 	}
-	resp := &http.Response{Request: req}
+	var resp *http.Response
+	if x != nil {
+		x.resp = http.Response{Request: req}
+		resp = &x.resp
+	} else {
+		resp = &http.Response{Request: req}
+	}
 	proto, status, ok := strings.Cut(string(line), " ")
 	if !ok {
 		return nil, malformed("status line", line)
@@ -52,7 +64,7 @@ func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
 	if err := readFields(br, h, false); err != nil {
 		return nil, err
 	}
-	if err := frame(br, resp, req); err != nil {
+	if err := frame(br, resp, req, x); err != nil {
 		return nil, err
 	}
 	return resp, nil
@@ -190,7 +202,7 @@ func fieldValue(v string) bool {
 
 // frame sets the body, ContentLength, Close, TransferEncoding and the
 // announced trailers.
-func frame(br *bufio.Reader, resp *http.Response, req *http.Request) error {
+func frame(br *bufio.Reader, resp *http.Response, req *http.Request, x *h1Exchange) error {
 	h := resp.Header
 	resp.Close = shouldClose(resp.ProtoMajor, resp.ProtoMinor, h)
 	code := resp.StatusCode
@@ -254,7 +266,12 @@ func frame(br *bufio.Reader, resp *http.Response, req *http.Request) error {
 		resp.Body = http.NoBody
 	case length > 0:
 		resp.ContentLength = length
-		resp.Body = &lengthBody{br: br, left: length}
+		if x != nil {
+			x.length = lengthBody{br: br, left: length}
+			resp.Body = &x.length
+		} else {
+			resp.Body = &lengthBody{br: br, left: length}
+		}
 	default:
 		resp.ContentLength = -1
 		resp.Close = true

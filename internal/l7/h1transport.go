@@ -170,14 +170,18 @@ var longAgo = time.Unix(1, 0)
 // meantime is replaced by a new one, when nothing of the response arrived
 // (net/http's shouldRetryRequest; nginx does not count such a failure
 // either).
-func (t *h1Transport) do(req *http.Request, host string, read time.Duration) (*http.Response, error) {
+//
+// x, when not nil, is where the response is built: the caller owns it
+// and must be done with one response (its body closed) before it passes
+// x again.
+func (t *h1Transport) do(req *http.Request, host string, read time.Duration, x *h1Exchange) (*http.Response, error) {
 	ctx := req.Context()
 	for {
 		pc, err := t.get(ctx, host)
 		if err != nil {
 			return nil, err
 		}
-		resp, err := pc.roundTrip(ctx, req, read)
+		resp, err := pc.roundTrip(ctx, req, read, x)
 		if err == nil {
 			return resp, nil
 		}
@@ -199,7 +203,7 @@ func isConnReset(err error) bool {
 	return errors.As(err, &ne) && !ne.Timeout() && (ne.Op == "write" || ne.Op == "read")
 }
 
-func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, read time.Duration) (*http.Response, error) {
+func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, read time.Duration, x *h1Exchange) (*http.Response, error) {
 	pc.nread = 0
 	_ = pc.c.SetDeadline(time.Now().Add(read))
 	stop := onCancel(ctx, pc.abort)
@@ -218,7 +222,7 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, read time.Du
 	for n := 0; ; n++ {
 		pc.limit = maxResponseHeaderBytes
 		var err error
-		resp, err = readResponse(pc.br, req)
+		resp, err = readResponseInto(pc.br, req, x)
 		if err != nil {
 			return fail(err)
 		}
@@ -236,7 +240,13 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, read time.Du
 		}
 	}
 	pc.limit = -1
-	b := &h1Body{pc: pc, stop: stop, keep: !resp.Close && !req.Close, read: read}
+	var b *h1Body
+	if x != nil {
+		b = &x.body
+	} else {
+		b = new(h1Body)
+	}
+	*b = h1Body{pc: pc, stop: stop, keep: !resp.Close && !req.Close, read: read}
 	if resp.Body == http.NoBody || resp.Body == nil {
 		b.done(true)
 		resp.Body = http.NoBody
@@ -245,6 +255,15 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, read time.Du
 	b.rc = resp.Body
 	resp.Body = b
 	return resp, nil
+}
+
+// h1Exchange holds what a response of the transport is made of, for a
+// caller that owns it from one response to the next (the direct path's
+// directOut), so that a response allocates none of them.
+type h1Exchange struct {
+	resp   http.Response
+	body   h1Body
+	length lengthBody
 }
 
 // h1Body is a response body; its end gives the connection back.

@@ -40,10 +40,12 @@ func putHeader(h http.Header) {
 // no timer), the filters (compress.Writer is released in finish).
 var requestPool = sync.Pool{New: func() any { return new(request) }}
 
-// directOut is the upstream request of the direct path, with its URL.
+// directOut is the upstream request of the direct path, with its URL and
+// the storage of its response.
 type directOut struct {
 	req http.Request
 	url url.URL
+	x   h1Exchange // the response to req
 }
 
 // release zeroes rq and puts it back; its directOut stays with it.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fulcrumlb/fulcrum/internal/config"
 )
 
 // Header maps are recycled (headerPool): requests on one kept-alive
@@ -156,6 +158,30 @@ func TestRecycledRequestsStayApart(t *testing.T) {
 	for range workers {
 		if err := <-errs; err != nil {
 			t.Error(err)
+		}
+	}
+}
+
+// The direct path builds every attempt's response in the same storage
+// (h1Exchange): after a retry nothing of the first response remains.
+func TestRetryResponseStorageReused(t *testing.T) {
+	a := newRawUpstream(t, func(w io.Writer, _ *http.Request, _ int) bool {
+		_, _ = io.WriteString(w, "HTTP/1.1 503 Service Unavailable\r\nX-First: 1\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n4\r\nbusy\r\n0\r\nX-T: a\r\n\r\n")
+		return true
+	})
+	b := newRawUpstream(t, func(w io.Writer, _ *http.Request, _ int) bool {
+		_, _ = io.WriteString(w, "HTTP/1.1 200 OK\r\nX-Second: 2\r\nContent-Length: 6\r\n\r\nsecond")
+		return true
+	})
+	addr := freeAddr(t, "127.0.0.1")
+	startProxy(t, oneServer(addr, []config.Location{{Match: "/", ProxyPass: "http://up", NextUpstream: []string{"error", "http_503"}}},
+		config.Upstream{Name: "up", Servers: servers(a.addr, b.addr)}))
+	for i := range 4 {
+		resps, bodies, _ := exchange(t, addr, "GET /r HTTP/1.1\r\nHost: x\r\n\r\n", 1)
+		resp := resps[0]
+		if resp.StatusCode != 200 || bodies[0] != "second" || resp.Header.Get("X-Second") != "2" ||
+			resp.Header.Get("X-First") != "" || len(resp.Trailer) != 0 || resp.ContentLength != 6 {
+			t.Fatalf("request %d: %d %q %v trailer %v length %d", i+1, resp.StatusCode, bodies[0], resp.Header, resp.Trailer, resp.ContentLength)
 		}
 	}
 }
