@@ -159,13 +159,17 @@ func (fc *fastConn) serveLoop() error {
 		keep, err := fc.serve(m.r)
 		m.cancel()
 		fc.busy.Store(false)
-		if err == nil {
-			// The handler returned normally and has written its
-			// response: nothing holds the request's header map any more
-			// (ReverseProxy sends a clone; the direct path copies the
-			// value slices, never the map). After a panic or a hijack it
-			// is left to the collector.
+		if err == nil && !fc.resp.keepReq {
+			// The handler returned normally, has written its response
+			// and kept nothing of the request (it says so otherwise,
+			// keepRequest): the request and its header map are reused.
+			// The direct path copies the header's value slices, never
+			// the map. After a panic or a hijack both are left to the
+			// collector.
+			fc.resp.req = nil
 			putHeader(m.hdr)
+			*m.r = http.Request{}
+			fastRequestPool.Put(m.r)
 		}
 		if err != nil {
 			return err
@@ -505,13 +509,21 @@ func (fc *fastConn) parse(h []byte) (*http.Request, context.CancelFunc, bool) {
 	if err != nil {
 		return nil, nil, false
 	}
-	r := &http.Request{
+	tmp := http.Request{
 		Method: http.MethodGet, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: hdr, Body: http.NoBody, Host: host, RequestURI: uri, RemoteAddr: fc.remote, Close: closeConn,
 	}
 	ctx, cancel := context.WithCancel(fc.ctx)
-	return r.WithContext(ctx), cancel, true
+	// The request comes from fastRequestPool; WithContext's copy stays
+	// on the stack.
+	r := fastRequestPool.Get().(*http.Request)
+	*r = *tmp.WithContext(ctx)
+	return r, cancel, true
 }
+
+// fastRequestPool recycles the fast front's requests (serveLoop says
+// when).
+var fastRequestPool = sync.Pool{New: func() any { return new(http.Request) }}
 
 var noCache = []string{"no-cache"}
 
@@ -681,11 +693,20 @@ type fastResponse struct {
 	closeAfter bool
 	hijacked   bool
 	trailers   []string
+	keepReq    bool // the handler still refers to req (keepRequest)
 }
 
 const fastPreBuffer = 2048 // net/http's bufferBeforeChunkingSize
 
 func (w *fastResponse) Header() http.Header { return w.header }
+
+// keepRequest is the handler saying that something may still refer to
+// the request after it returns (ReverseProxy's goroutines): it is then
+// not reused.
+func (w *fastResponse) keepRequest() { w.keepReq = true }
+
+// requestKeeper is a ResponseWriter whose server reuses requests.
+type requestKeeper interface{ keepRequest() }
 
 func (w *fastResponse) WriteHeader(code int) {
 	if w.status != 0 || w.hijacked {

@@ -103,9 +103,14 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rq.serve()
 	// A request that returned normally and never went to net/http is
 	// referenced by nothing once finished: the direct path and the h1
-	// transport run in this goroutine (requestPool). After a panic it is
-	// left to the collector.
+	// transport run in this goroutine (requestPool), and the fast front
+	// may reuse r. After a panic neither is reused.
 	rq.recycle = !rq.shared
+	if rq.shared {
+		if k, ok := w.(requestKeeper); ok {
+			k.keepRequest()
+		}
+	}
 }
 
 func addrPortOf(a net.Addr) netip.AddrPort {

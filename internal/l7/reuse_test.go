@@ -13,10 +13,18 @@ import (
 	"github.com/fulcrumlb/fulcrum/internal/config"
 )
 
-// Header maps are recycled (headerPool): requests on one kept-alive
-// connection, one after another and pipelined, and the responses to them
-// must each carry their own fields only.
+// Header maps (headerPool) and the fast front's requests
+// (fastRequestPool) are recycled: requests on one kept-alive connection,
+// one after another and pipelined, and the responses to them must each
+// carry their own fields only, on the direct path and through
+// ReverseProxy.
 func TestReusedHeadersDoNotLeak(t *testing.T) {
+	for _, direct := range []bool{true, false} {
+		t.Run(fmt.Sprint("direct=", direct), func(t *testing.T) { testReusedHeaders(t, direct) })
+	}
+}
+
+func testReusedHeaders(t *testing.T, direct bool) {
 	up := newRawUpstream(t, func(w io.Writer, r *http.Request, n int) bool {
 		tag := r.Header.Get("X-Tag")
 		_, _ = fmt.Fprintf(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Resp-%s: %s\r\n", tag, tag)
@@ -26,9 +34,12 @@ func TestReusedHeadersDoNotLeak(t *testing.T) {
 		_, _ = io.WriteString(w, "\r\nok")
 		return true
 	})
-	addr := proxyTo(t, up.addr)
+	addr := freeAddr(t, "127.0.0.1")
+	p := startProxy(t, oneServer(addr, []config.Location{{Match: "/", ProxyPass: "http://up"}},
+		config.Upstream{Name: "up", Servers: servers(up.addr)}))
+	p.noDirect.Store(!direct)
 	req := func(tag string) string {
-		s := "GET /t" + tag + " HTTP/1.1\r\nHost: example.com\r\nX-Tag: " + tag + "\r\nX-Only-" + tag + ": v\r\n"
+		s := "GET /t" + tag + " HTTP/1.1\r\nHost: h" + tag + ".example\r\nX-Tag: " + tag + "\r\nX-Only-" + tag + ": v\r\n"
 		if tag == "1" {
 			s += "Cookie: c=1\r\nAccept: */*\r\n"
 		}
@@ -85,8 +96,8 @@ func TestReusedHeadersDoNotLeak(t *testing.T) {
 	defer up.mu.Unlock()
 	for i, r := range up.reqs {
 		tag := r.Header.Get("X-Tag")
-		if r.URL.Path != "/t"+tag {
-			t.Errorf("upstream request %d: %s with X-Tag %q", i+1, r.URL.Path, tag)
+		if r.URL.Path != "/t"+tag || r.Header.Get("X-Forwarded-Host") != "h"+tag+".example" {
+			t.Errorf("upstream request %d: %s, X-Forwarded-Host %q with X-Tag %q", i+1, r.URL.Path, r.Header.Get("X-Forwarded-Host"), tag)
 		}
 		for k := range r.Header {
 			if strings.HasPrefix(k, "X-Only-") && k != "X-Only-"+tag {
