@@ -117,9 +117,9 @@ var (
 func (rq *request) setForwarded(out *http.Request) {
 	in := rq.r.Header
 	h := out.Header
-	// One backing array for the per-request values; each slice is capped
-	// so that an append elsewhere copies instead of overwriting.
-	vals := make([]string, 3)
+	// One backing array for the per-request values, in rq; each slice is
+	// capped so that an append elsewhere copies instead of overwriting.
+	vals := rq.fwdVals[:]
 	vals[0] = rq.proxyAddXFF()
 	h["X-Forwarded-For"] = vals[0:1:1]
 	proto, host := rq.scheme, rq.r.Host

@@ -41,7 +41,11 @@ func readResponseInto(br *bufio.Reader, req *http.Request, x *h1Exchange) (*http
 	} else {
 		resp = &http.Response{Request: req}
 	}
-	proto, status, ok := strings.Cut(string(line), " ")
+	s, ok := statusLines[string(line)]
+	if !ok {
+		s = string(line)
+	}
+	proto, status, ok := strings.Cut(s, " ")
 	if !ok {
 		return nil, malformed("status line", line)
 	}
@@ -376,6 +380,18 @@ func (b *chunkedBody) Read(p []byte) (int, error) {
 }
 
 func (b *chunkedBody) Close() error { return nil }
+
+// statusLines interns the commonest status lines.
+var statusLines = func() map[string]string {
+	m := map[string]string{}
+	for _, v := range []string{"1.1", "1.0"} {
+		for _, c := range []int{200, 204, 206, 301, 302, 304, 400, 403, 404, 500, 502, 503, 504} {
+			l := "HTTP/" + v + " " + strconv.Itoa(c) + " " + http.StatusText(c)
+			m[l] = l
+		}
+	}
+	return m
+}()
 
 // responseKey interns the canonical names of frequent response fields.
 func responseKey(name string) string {

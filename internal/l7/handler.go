@@ -55,6 +55,7 @@ type request struct {
 	shared    bool       // rq went to net/http (ReverseProxy, Transport, r.Body), whose goroutines may outlive it
 	recycle   bool       // finish gives rq back to requestPool
 	dout      *directOut // the direct path's upstream request; kept across reuse
+	fwdVals   [3]string  // setForwarded's values
 	att       *attempt   // the attempt whose response is delivered
 	att0      attempt
 	cur       atomic.Pointer[attempt] // the attempt in progress, for the dialer
