@@ -93,7 +93,16 @@ func (rq *request) proxyAddXFF() string {
 
 func (rq *request) peerIP() string {
 	if rq.peerStr == "" {
-		rq.peerStr = rq.peer.Addr().Unmap().String()
+		a := rq.peer.Addr().Unmap()
+		// The usual RemoteAddr, "ip:port" with the address as String
+		// writes it, gives it without a new string.
+		var buf [64]byte
+		b := a.AppendTo(buf[:0])
+		if ra := rq.r.RemoteAddr; a.IsValid() && len(ra) > len(b) && ra[len(b)] == ':' && ra[:len(b)] == string(b) {
+			rq.peerStr = ra[:len(b)]
+		} else {
+			rq.peerStr = a.String()
+		}
 	}
 	return rq.peerStr
 }

@@ -122,6 +122,7 @@ func readFields(br *bufio.Reader, h http.Header, trailer bool) error {
 		blk := string(buf[:end+2])
 		if !strings.Contains(blk, "\n\n") && strings.Count(blk, "\n") == strings.Count(blk, "\r\n") {
 			_, _ = br.Discard(end + 4)
+			f.vals = make([]string, 0, strings.Count(blk, "\n")) // one per line at most
 			for blk != "" {
 				line, rest, _ := strings.Cut(blk, "\r\n")
 				blk = rest

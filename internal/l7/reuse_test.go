@@ -196,3 +196,15 @@ func TestRetryResponseStorageReused(t *testing.T) {
 		}
 	}
 }
+
+// peerIP takes the address from RemoteAddr when it is written there as
+// netip.Addr.String writes it, and is String's result in every case.
+func TestPeerIPMatchesString(t *testing.T) {
+	for _, ra := range []string{"127.0.0.1:40000", "10.1.2.3:1", "[::1]:80", "[::ffff:1.2.3.4]:80",
+		"[fe80::1%eth0]:8080", "[2001:DB8::1]:443", "1.2.3.4", ":1234", "", "garbage", "1.2.3.4:"} {
+		rq := &request{r: &http.Request{RemoteAddr: ra}, peer: parseAddrPort(ra)}
+		if got, want := rq.peerIP(), rq.peer.Addr().Unmap().String(); got != want {
+			t.Errorf("RemoteAddr %q: peerIP %q, want %q", ra, got, want)
+		}
+	}
+}
