@@ -9,7 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,12 +42,13 @@ const fastHeadMax = 4 << 10
 
 var errHandoff = errors.New("l7: connection handed to net/http")
 
-// fastConn is one connection served by the fast front. Two goroutines
-// share it: the reader reads and parses request heads and passes them on,
-// and while a handler runs it already waits for the next request, so it
-// sees the client leave (EOF) and cancels that request's context, as
-// net/http's background read does; the server goroutine runs the handler
-// and writes the response.
+// fastConn is one connection served by the fast front, on one goroutine:
+// it reads a request head, runs the handler, writes the response, and
+// reads the next head. A request that runs longer than fastWatchAfter gets
+// a watcher (fastWatch) that reads the connection meanwhile, so that a
+// client leaving cancels the request (499) and its upstream exchange, as
+// net/http's background read and nginx's check of the client connection
+// do; quicker requests never need one.
 type fastConn struct {
 	inst   *serverInst
 	c      net.Conn
@@ -61,24 +62,11 @@ type fastConn struct {
 	remote string
 	served int // heads read (the first waits HeaderTimeout)
 
-	msgs       chan fastMsg  // reader -> server
-	quit       chan struct{} // closed: the reader stops
-	readerDone chan struct{}
-	busy       atomic.Bool // a handler runs
-	abort      abortSlot   // the running request's upstream abort (h1Transport)
-	resp       fastResponse
-	waiting    atomic.Bool // the reader waits for a request to begin
-}
-
-// fastMsg is what the reader passes on: a request to serve, the
-// connection to hand to net/http (after the responses before it), or the
-// end of the connection.
-type fastMsg struct {
-	r       *http.Request
-	hdr     http.Header // r's header as parsed, from headerPool
-	cancel  context.CancelFunc
-	handoff []byte
-	err     error
+	busy    atomic.Bool // a handler runs
+	abort   abortSlot   // the running request's upstream abort (h1Transport)
+	watch   fastWatch
+	resp    fastResponse
+	waiting atomic.Bool // waiting for a request to begin
 }
 
 // fastEligible reports whether the instance's connections start on the
@@ -90,8 +78,8 @@ func (inst *serverInst) fastEligible() bool {
 // serveFast runs the fast front on c until the connection ends or is
 // handed to net/http.
 func (inst *serverInst) serveFast(c net.Conn) {
-	fc := &fastConn{inst: inst, c: c, lim: inst.fastLim,
-		msgs: make(chan fastMsg), quit: make(chan struct{}), readerDone: make(chan struct{})}
+	fc := &fastConn{inst: inst, c: c, lim: inst.fastLim}
+	fc.watch.fc = fc
 	if !inst.trackFast(fc, true) {
 		inst.handoffConn(c, nil)
 		return
@@ -100,28 +88,24 @@ func (inst *serverInst) serveFast(c net.Conn) {
 	fc.ctx = harden.ConnContext(context.WithValue(context.Background(), http.LocalAddrContextKey, c.LocalAddr()))
 	fc.ctx = context.WithValue(fc.ctx, abortKey{}, &fc.abort)
 	fc.remote = c.RemoteAddr().String()
-	// Buffers come from pools and go back when the connection ends: a
-	// short connection allocates neither, and the read buffer starts
-	// small (most heads fit in 1 KiB; it grows to fastHeadMax if not).
+	// Buffers come from pools: the read buffer for the connection's
+	// life (it starts small: most heads fit in 1 KiB; it grows to
+	// fastHeadMax if not), the write buffer for each response.
 	fc.small = fastBufPool.Get().(*[fastHeadFirst]byte)
 	fc.buf = fc.small[:]
-	fc.bw = fastWriterPool.Get().(*bufio.Writer)
-	fc.bw.Reset(c)
-	go fc.readLoop()
 	err := fc.serveLoop()
+	fc.watch.close()
 	if errors.Is(err, errHijacked) {
 		return // the handler has the connection and fc.bw
 	}
 	if !errors.Is(err, errHandoff) {
-		fc.stopReader()
 		_ = c.Close()
 	}
-	// The reader has ended (handoff waits for it too); nothing refers
-	// to the buffers any more.
-	fc.bw.Reset(nil)
-	fastWriterPool.Put(fc.bw)
+	// No watcher runs any more (handoff clones what it replays): nothing
+	// refers to the buffers.
+	fc.putWriter()
 	fastBufPool.Put(fc.small)
-	fc.bw, fc.buf, fc.small = nil, nil, nil
+	fc.buf, fc.small = nil, nil
 }
 
 // fastHeadFirst is the read buffer a connection starts with.
@@ -132,33 +116,42 @@ var (
 	fastWriterPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}
 )
 
-// stopReader ends the reader goroutine and waits for it.
-func (fc *fastConn) stopReader() {
-	select {
-	case <-fc.quit:
-	default:
-		close(fc.quit)
-	}
-	_ = fc.c.SetReadDeadline(longAgo)
-	<-fc.readerDone
-}
-
 var errHijacked = errors.New("l7: connection hijacked")
 
 func (fc *fastConn) serveLoop() error {
 	for {
-		m := <-fc.msgs
-		switch {
-		case m.err != nil:
-			return m.err
-		case m.handoff != nil:
-			<-fc.readerDone
-			fc.inst.handoffConn(fc.c, m.handoff)
+		if fc.start == fc.end && fc.served > 0 {
+			// Under load the next request is usually on its way: let the
+			// other connections' goroutines run first, so that the read
+			// finds it instead of failing with EAGAIN and parking this
+			// goroutine until the netpoller wakes it (nginx and HAProxy
+			// save that read by asking epoll first). Alone, Gosched
+			// returns at once.
+			runtime.Gosched()
+		}
+		hdr, err := fc.readHead()
+		if errors.Is(err, errHeadTooLarge) || errors.Is(err, errNotFast) {
+			fc.inst.handoffConn(fc.c, fc.buf[fc.start:fc.end])
 			return errHandoff
 		}
-		keep, err := fc.serve(m.r)
-		m.cancel()
+		if err != nil {
+			return err
+		}
+		r, cancel, ok := fc.parse(hdr)
+		if !ok {
+			fc.inst.handoffConn(fc.c, fc.buf[fc.start-len(hdr):fc.end])
+			return errHandoff
+		}
+		parsed := r.Header // as parsed, from headerPool
+		fc.busy.Store(true)
+		fc.watch.arm(cancel)
+		keep, err := fc.serve(r)
+		gone := fc.watch.disarm()
+		cancel()
 		fc.busy.Store(false)
+		if err == nil {
+			fc.putWriter() // flushed: an idle connection holds no write buffer
+		}
 		if err == nil && !fc.resp.keepReq {
 			// The handler returned normally, has written its response
 			// and kept nothing of the request (it says so otherwise,
@@ -167,61 +160,131 @@ func (fc *fastConn) serveLoop() error {
 			// the map. After a panic or a hijack both are left to the
 			// collector.
 			fc.resp.req = nil
-			putHeader(m.hdr)
-			*m.r = http.Request{}
-			fastRequestPool.Put(m.r)
+			putHeader(parsed)
+			*r = http.Request{}
+			fastRequestPool.Put(r)
 		}
-		if err != nil {
+		switch {
+		case err != nil:
 			return err
-		}
-		if !keep {
+		case gone != nil:
+			return gone // the client left, or its next head timed out
+		case !keep:
 			return nil
 		}
+	}
+}
+
+// putWriter gives the write buffer back; serve takes one per response.
+func (fc *fastConn) putWriter() {
+	if fc.bw != nil {
+		fc.bw.Reset(nil)
+		fastWriterPool.Put(fc.bw)
+		fc.bw = nil
 	}
 }
 
 // idle: no request runs or has begun to arrive.
 func (fc *fastConn) idle() bool { return fc.waiting.Load() && !fc.busy.Load() }
 
-func (fc *fastConn) send(m fastMsg) bool {
-	select {
-	case fc.msgs <- m:
-		return true
-	case <-fc.quit:
-		return false
+// fastWatchAfter is how long a request runs before the connection is
+// watched for the client leaving. Shorter requests finish before a client
+// that leaves could be noticed to any effect; watching every request would
+// cost a goroutine hand-off and a read that finds nothing per request.
+const fastWatchAfter = 20 * time.Millisecond
+
+// fastWatch reads a connection while its request runs long, on a timer's
+// goroutine: bytes that arrive (a pipelined request) are kept in the
+// connection's buffer, which the serving goroutine does not touch until
+// disarm has stopped the watcher; an error or EOF cancels the request and
+// fires its upstream abort.
+type fastWatch struct {
+	fc     *fastConn
+	timer  *time.Timer
+	mu     sync.Mutex
+	armed  bool // the timer may start a watcher for the running request
+	active bool // a watcher runs
+	stop   bool // disarm asked the watcher to stop
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the watcher returns
+	gone   error         // what the watcher's read ended with
+}
+
+func (w *fastWatch) arm(cancel context.CancelFunc) {
+	w.mu.Lock()
+	w.armed, w.cancel, w.gone = true, cancel, nil
+	w.mu.Unlock()
+	if w.timer == nil {
+		w.timer = time.AfterFunc(fastWatchAfter, w.run)
+	} else {
+		w.timer.Reset(fastWatchAfter)
 	}
 }
 
-// readLoop reads request heads until the connection ends, is handed to
-// net/http, or the server goroutine stops it.
-func (fc *fastConn) readLoop() {
-	defer close(fc.readerDone)
-	var lastCancel context.CancelFunc
-	for {
-		hdr, err := fc.readHead()
-		if errors.Is(err, errHeadTooLarge) || errors.Is(err, errNotFast) {
-			fc.send(fastMsg{handoff: slices.Clone(fc.buf[fc.start:fc.end])})
-			return
+// disarm stops the watcher, if one runs, and returns the error it saw.
+func (w *fastWatch) disarm() error {
+	w.mu.Lock()
+	w.armed = false
+	if !w.active {
+		w.mu.Unlock()
+		w.timer.Stop() // a late run finds armed false and returns
+		return nil
+	}
+	w.stop = true
+	done := w.done
+	w.mu.Unlock()
+	_ = w.fc.c.SetReadDeadline(longAgo)
+	<-done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.active, w.stop = false, false
+	return w.gone
+}
+
+// close ends the timer when the connection ends.
+func (w *fastWatch) close() {
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+}
+
+func (w *fastWatch) run() {
+	w.mu.Lock()
+	if !w.armed || w.active {
+		w.mu.Unlock()
+		return
+	}
+	w.active, w.done = true, make(chan struct{})
+	cancel := w.cancel
+	w.mu.Unlock()
+	defer close(w.done)
+	fc := w.fc
+	lim := fc.lim
+	// A long handler is not an idle connection: no idle or header
+	// timeout until bytes of a next request arrive.
+	_ = fc.c.SetReadDeadline(time.Time{})
+	started := false
+	for fc.end < len(fc.buf) {
+		n, err := fc.c.Read(fc.buf[fc.end:])
+		fc.end += n
+		if n > 0 && !started {
+			started = true
+			_ = fc.c.SetReadDeadline(time.Now().Add(lim.HeaderTimeout))
 		}
-		if err != nil {
-			if lastCancel != nil {
-				lastCancel() // the client left while its request ran (499)
-				fc.abort.fire()
-			}
-			fc.send(fastMsg{err: err})
-			return
+		if err == nil {
+			continue
 		}
-		r, cancel, ok := fc.parse(hdr)
-		if !ok {
-			fc.send(fastMsg{handoff: slices.Clone(fc.buf[fc.start-len(hdr) : fc.end])})
-			return
+		w.mu.Lock()
+		stopped := w.stop
+		if !stopped {
+			w.gone = err
 		}
-		fc.busy.Store(true) // before the server goroutine takes it: never idle in between
-		if !fc.send(fastMsg{r: r, hdr: r.Header, cancel: cancel}) {
-			cancel()
-			return
+		w.mu.Unlock()
+		if !stopped {
+			cancel() // the client left while its request ran (499)
+			fc.abort.fire()
 		}
-		lastCancel = cancel
+		return
 	}
 }
 
@@ -322,9 +385,9 @@ func (inst *serverInst) shutdownFast(ctx context.Context) {
 
 // readHead returns the next request head (through its blank line) and
 // advances start past it. Waiting for a request is bounded by the idle
-// timeout (the header timeout for the first), but not while a handler
-// runs; reading a head that has begun is bounded by the header timeout;
-// either ending closes the connection, as net/http does.
+// timeout (the header timeout for the first); reading a head that has
+// begun is bounded by the header timeout; either ending closes the
+// connection, as net/http does.
 func (fc *fastConn) readHead() ([]byte, error) {
 	lim := fc.lim
 	if fc.start == fc.end {
@@ -359,13 +422,6 @@ func (fc *fastConn) readHead() ([]byte, error) {
 			fc.end = copy(fc.buf, fc.buf[fc.start:fc.end])
 			fc.start = 0
 		}
-		select {
-		case <-fc.quit:
-			// Stopped: stopReader's deadline may have been overwritten by
-			// arm since.
-			return nil, net.ErrClosed
-		default:
-		}
 		fc.waiting.Store(!started)
 		n, err := fc.c.Read(fc.buf[fc.end:])
 		fc.waiting.Store(false)
@@ -375,15 +431,6 @@ func (fc *fastConn) readHead() ([]byte, error) {
 			arm()
 		}
 		if err == nil {
-			continue
-		}
-		select {
-		case <-fc.quit:
-			return nil, err
-		default:
-		}
-		if !started && errors.Is(err, os.ErrDeadlineExceeded) && fc.busy.Load() && !fc.inst.draining.Load() {
-			arm() // a long handler: the connection is not idle
 			continue
 		}
 		return nil, err
@@ -646,6 +693,10 @@ func canonicalKey(name string) string {
 func (fc *fastConn) serve(r *http.Request) (keep bool, err error) {
 	// One response value per connection, its header map and buffers
 	// reused: requests on a connection run one at a time.
+	if fc.bw == nil {
+		fc.bw = fastWriterPool.Get().(*bufio.Writer)
+		fc.bw.Reset(fc.c)
+	}
 	w := &fc.resp
 	h, pre, tr := w.header, w.pre[:0], w.trailers[:0]
 	if h == nil {
@@ -904,7 +955,7 @@ func (w *fastResponse) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	w.hijacked = true
 	fc := w.fc
-	fc.stopReader()
+	_ = fc.watch.disarm()
 	_ = fc.c.SetReadDeadline(time.Time{})
 	rd := bufio.NewReader(&replayConn{Conn: fc.c, pending: slices.Clone(fc.buf[fc.start:fc.end])})
 	return fc.c, bufio.NewReadWriter(rd, fc.bw), nil

@@ -382,3 +382,42 @@ func BenchmarkFastPath(b *testing.B) {
 		roundTrip()
 	}
 }
+
+// A request that arrives while a long one runs (the watcher reads it into
+// the connection's buffer) is served after it, in order; one that arrives
+// while a short one runs is read by the connection's own goroutine.
+func TestFastNextRequestDuringLongOne(t *testing.T) {
+	be := newBackend(t, "b")
+	release := make(chan struct{})
+	be.setHandler(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+		return false
+	})
+	addr := freeAddr(t, "127.0.0.1")
+	startProxy(t, oneServer(addr, []config.Location{{Match: "/", ProxyPass: "http://" + be.addr}}))
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _ = io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+	eventually(t, 3*time.Second, "request at the backend", func() bool { return be.count() == 1 })
+	time.Sleep(3 * fastWatchAfter) // the watcher runs
+	_, _ = io.WriteString(c, "GET /second HTTP/1.1\r\nHost: a\r\n\r\n")
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	br := bufio.NewReader(c)
+	for _, want := range []string{"/slow", "/second"} {
+		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response for %s: %v", want, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Fatalf("response for %s: %d %q", want, resp.StatusCode, body)
+		}
+	}
+}
