@@ -230,10 +230,12 @@ func (w *fastWatch) disarm() error {
 		w.timer.Stop() // a late run finds armed false and returns
 		return nil
 	}
+	// Under mu, like the watcher's own deadline changes: a watcher
+	// that has not yet cleared the deadline sees stop and returns.
 	w.stop = true
+	_ = w.fc.c.SetReadDeadline(longAgo)
 	done := w.done
 	w.mu.Unlock()
-	_ = w.fc.c.SetReadDeadline(longAgo)
 	<-done
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -256,20 +258,23 @@ func (w *fastWatch) run() {
 	}
 	w.active, w.done = true, make(chan struct{})
 	cancel := w.cancel
-	w.mu.Unlock()
-	defer close(w.done)
 	fc := w.fc
-	lim := fc.lim
 	// A long handler is not an idle connection: no idle or header
 	// timeout until bytes of a next request arrive.
 	_ = fc.c.SetReadDeadline(time.Time{})
+	w.mu.Unlock()
+	defer close(w.done)
 	started := false
 	for fc.end < len(fc.buf) {
 		n, err := fc.c.Read(fc.buf[fc.end:])
 		fc.end += n
 		if n > 0 && !started {
 			started = true
-			_ = fc.c.SetReadDeadline(time.Now().Add(lim.HeaderTimeout))
+			w.mu.Lock()
+			if !w.stop { // else disarm's deadline must stay
+				_ = fc.c.SetReadDeadline(time.Now().Add(fc.lim.HeaderTimeout))
+			}
+			w.mu.Unlock()
 		}
 		if err == nil {
 			continue

@@ -3,7 +3,9 @@ package l7
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -419,5 +421,35 @@ func TestFastNextRequestDuringLongOne(t *testing.T) {
 		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
 			t.Fatalf("response for %s: %d %q", want, resp.StatusCode, body)
 		}
+	}
+}
+
+// Requests that end right when the watcher starts (fastWatchAfter) race its
+// start with its stop: every one must still be answered (a watcher that
+// cleared the read deadline after the stop request would block the
+// connection for good).
+func TestFastWatcherStartStopRace(t *testing.T) {
+	be := newBackend(t, "b")
+	be.setHandler(func(w http.ResponseWriter, r *http.Request) bool {
+		time.Sleep(fastWatchAfter - 2*time.Millisecond + time.Duration(rand.IntN(4000))*time.Microsecond)
+		return false
+	})
+	addr := freeAddr(t, "127.0.0.1")
+	startProxy(t, oneServer(addr, []config.Location{{Match: "/", ProxyPass: "http://" + be.addr}}))
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for i := range 60 {
+		_, _ = fmt.Fprintf(c, "GET /r%d HTTP/1.1\r\nHost: a\r\n\r\n", i)
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
 	}
 }
