@@ -74,7 +74,13 @@ func TestUDPRelay(t *testing.T) {
 	if r[1] == addrPort(c1.LocalAddr()).String() {
 		t.Fatal("backend saw the client address: not proxied")
 	}
-	st, _ := statusOf(p, svc.ServiceKey)
+	// The plane counts a reply after sending it: the client may read it
+	// first.
+	var st ServiceStatus
+	waitFor(t, "the third reply counted", func() bool {
+		st, _ = statusOf(p, svc.ServiceKey)
+		return st.Stats.OutPkts == 3
+	})
 	for _, d := range st.Dests {
 		if d.ActiveConns != 0 || d.InactConns != 1 {
 			t.Fatalf("dest %s: active %d inactive %d, UDP entries are always inactive", d.Addr, d.ActiveConns, d.InactConns)
