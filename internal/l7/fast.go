@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -120,15 +119,6 @@ var errHijacked = errors.New("l7: connection hijacked")
 
 func (fc *fastConn) serveLoop() error {
 	for {
-		if fc.start == fc.end && fc.served > 0 {
-			// Under load the next request is usually on its way: let the
-			// other connections' goroutines run first, so that the read
-			// finds it instead of failing with EAGAIN and parking this
-			// goroutine until the netpoller wakes it (nginx and HAProxy
-			// save that read by asking epoll first). Alone, Gosched
-			// returns at once.
-			runtime.Gosched()
-		}
 		hdr, err := fc.readHead()
 		if errors.Is(err, errHeadTooLarge) || errors.Is(err, errNotFast) {
 			fc.inst.handoffConn(fc.c, fc.buf[fc.start:fc.end])

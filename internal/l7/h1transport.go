@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -218,6 +219,14 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, read time.Du
 	if err := pc.bw.Flush(); err != nil {
 		return fail(err)
 	}
+	// The answer takes the server a while: let the other runnable
+	// goroutines go first, so that the read below usually finds it instead
+	// of failing with EAGAIN and parking until the netpoller wakes this
+	// goroutine (nginx and HAProxy save that read by asking epoll first).
+	// Alone, Gosched returns at once. Measured (docs/performance.md): +7 to
+	// +11 % requests per second at the same p99; the same yield before
+	// reading the client's next request as well put p99 up by half.
+	runtime.Gosched()
 	var resp *http.Response
 	for n := 0; ; n++ {
 		pc.limit = maxResponseHeaderBytes
