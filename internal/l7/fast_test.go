@@ -385,9 +385,22 @@ func BenchmarkFastPath(b *testing.B) {
 	}
 }
 
+// dialProxyTo starts a proxy to be and returns a connection to it, closed
+// with the test.
+func dialProxyTo(t *testing.T, be *backend) net.Conn {
+	t.Helper()
+	addr := freeAddr(t, "127.0.0.1")
+	startProxy(t, oneServer(addr, []config.Location{{Match: "/", ProxyPass: "http://" + be.addr}}))
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
 // A request that arrives while a long one runs (the watcher reads it into
-// the connection's buffer) is served after it, in order; one that arrives
-// while a short one runs is read by the connection's own goroutine.
+// the connection's buffer) is served after it, in order.
 func TestFastNextRequestDuringLongOne(t *testing.T) {
 	be := newBackend(t, "b")
 	release := make(chan struct{})
@@ -397,13 +410,7 @@ func TestFastNextRequestDuringLongOne(t *testing.T) {
 		}
 		return false
 	})
-	addr := freeAddr(t, "127.0.0.1")
-	startProxy(t, oneServer(addr, []config.Location{{Match: "/", ProxyPass: "http://" + be.addr}}))
-	c, err := net.Dial("tcp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialProxyTo(t, be)
 	_, _ = io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
 	eventually(t, 3*time.Second, "request at the backend", func() bool { return be.count() == 1 })
 	time.Sleep(3 * fastWatchAfter) // the watcher runs
@@ -434,13 +441,7 @@ func TestFastWatcherStartStopRace(t *testing.T) {
 		time.Sleep(fastWatchAfter - 2*time.Millisecond + time.Duration(rand.IntN(4000))*time.Microsecond)
 		return false
 	})
-	addr := freeAddr(t, "127.0.0.1")
-	startProxy(t, oneServer(addr, []config.Location{{Match: "/", ProxyPass: "http://" + be.addr}}))
-	c, err := net.Dial("tcp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialProxyTo(t, be)
 	br := bufio.NewReader(c)
 	for i := range 60 {
 		_, _ = fmt.Fprintf(c, "GET /r%d HTTP/1.1\r\nHost: a\r\n\r\n", i)
