@@ -52,7 +52,7 @@ type fastConn struct {
 	inst   *serverInst
 	c      net.Conn
 	lim    config.HTTPLimits
-	buf    []byte               // the reader's: head bytes read are buf[start:end]
+	buf    []byte               // head bytes read and not yet parsed are buf[start:end]
 	small  *[fastHeadFirst]byte // buf's first array, from fastBufPool
 	start  int
 	end    int
@@ -471,19 +471,16 @@ func (fc *fastConn) parse(h []byte) (*http.Request, context.CancelFunc, bool) {
 	if len(h) > lim.MaxHeaderBytes {
 		return nil, nil, false
 	}
-	line, rest, ok := cutCRLF(h)
-	if !ok || len(line) < len("GET / HTTP/1.1") || string(line[:4]) != "GET " || string(line[len(line)-9:]) != " HTTP/1.1" {
-		return nil, nil, false
-	}
-	target := line[4 : len(line)-9]
-	if len(target) == 0 || target[0] != '/' || !fastTarget(target) {
-		return nil, nil, false
-	}
 	// One string for the whole head: names are interned, values, Host and
 	// the target are substrings of it; the value slices share one array.
-	whole := string(h)
-	uri := whole[4 : 4+len(target)]
-	hs := whole[len(h)-len(rest):]
+	line, hs, ok := cutCRLF(string(h))
+	if !ok || len(line) < len("GET / HTTP/1.1") || line[:4] != "GET " || line[len(line)-9:] != " HTTP/1.1" {
+		return nil, nil, false
+	}
+	uri := line[4 : len(line)-9]
+	if len(uri) == 0 || uri[0] != '/' || !fastTarget(uri) {
+		return nil, nil, false
+	}
 	hdr := getHeader()
 	vals := make([]string, 0, strings.Count(hs, "\n"))
 	var host string
@@ -492,7 +489,7 @@ func (fc *fastConn) parse(h []byte) (*http.Request, context.CancelFunc, bool) {
 	for {
 		var line string
 		var ok bool
-		line, hs, ok = cutCRLFString(hs)
+		line, hs, ok = cutCRLF(hs)
 		if !ok {
 			return nil, nil, false
 		}
@@ -569,8 +566,9 @@ var fastRequestPool = sync.Pool{New: func() any { return new(http.Request) }}
 
 var noCache = []string{"no-cache"}
 
-// cutCRLFString is cutCRLF on a string.
-func cutCRLFString(s string) (line, rest string, ok bool) {
+// cutCRLF cuts the first line, which must end in CRLF and hold no other
+// CR, off s.
+func cutCRLF(s string) (line, rest string, ok bool) {
 	i := strings.IndexByte(s, '\n')
 	if i < 1 || s[i-1] != '\r' {
 		return "", "", false
@@ -582,20 +580,8 @@ func cutCRLFString(s string) (line, rest string, ok bool) {
 	return line, s[i+1:], true
 }
 
-func cutCRLF(b []byte) (line, rest []byte, ok bool) {
-	i := bytes.IndexByte(b, '\n')
-	if i < 1 || b[i-1] != '\r' {
-		return nil, nil, false
-	}
-	line = b[:i-1]
-	if bytes.IndexByte(line, '\r') >= 0 {
-		return nil, nil, false
-	}
-	return line, b[i+1:], true
-}
-
 // fastTarget: visible characters, no fragment, valid percent-encoding.
-func fastTarget(t []byte) bool {
+func fastTarget(t string) bool {
 	for i := 0; i < len(t); i++ {
 		c := t[i]
 		switch {
@@ -614,7 +600,7 @@ func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
-func fastName[T ~string | ~[]byte](n T) bool {
+func fastName(n string) bool {
 	for i := 0; i < len(n); i++ {
 		if !httpguts.IsTokenRune(rune(n[i])) {
 			return false
