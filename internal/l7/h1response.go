@@ -23,13 +23,9 @@ import (
 // only if they agree; otherwise the body runs to the connection's close.
 // Obsolete line folding is unfolded with a space (§5.2). Errors that are
 // not I/O errors say "malformed HTTP response" (classify: invalid_header).
-func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
-	return readResponseInto(br, req, nil)
-}
-
-// readResponseInto is readResponse building the response in x, when the
-// caller has one (h1Exchange).
-func readResponseInto(br *bufio.Reader, req *http.Request, x *h1Exchange) (*http.Response, error) {
+// The response is built in x when the caller has one (h1Exchange), else
+// allocated.
+func readResponse(br *bufio.Reader, req *http.Request, x *h1Exchange) (*http.Response, error) {
 	line, err := readLine(br)
 	if err != nil {
 		return nil, err

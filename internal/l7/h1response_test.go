@@ -32,7 +32,7 @@ func FuzzReadResponse(f *testing.F) {
 			method = http.MethodHead
 		}
 		req, _ := http.NewRequest(method, "http://x/", nil)
-		ours, err := readResponse(bufio.NewReader(bytes.NewReader(raw)), req)
+		ours, err := readResponse(bufio.NewReader(bytes.NewReader(raw)), req, nil)
 		if err != nil {
 			return
 		}
