@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -278,7 +279,7 @@ func parseSize(s string) (uint64, error) {
 		}
 	}
 	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
-	if err != nil {
+	if err != nil || n > math.MaxUint64/mult {
 		return 0, fmt.Errorf("%q is not a size (a number, optionally with KiB, MiB or GiB)", s)
 	}
 	return n * mult, nil

@@ -16,6 +16,7 @@ func TestParseSize(t *testing.T) {
 		{in: "64MB", bad: true},
 		{in: "-1", bad: true},
 		{in: "", bad: true},
+		{in: "17179869184GiB", bad: true}, // 2^64 bytes: would wrap to 0
 	} {
 		got, err := parseSize(tc.in)
 		if tc.bad {
