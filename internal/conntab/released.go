@@ -181,13 +181,7 @@ func (t *Table) sweepReleased(sh *shard, now int64, force bool) int {
 // dropReleased is expireLocked for a released entry. Called with sh.mu held.
 func (t *Table) dropReleased(sh *shard, r *released) {
 	k := sh.refs.put(r.ref)
-	if k.ctl != nil {
-		k.ctl.nControl.Add(-1) // ip_vs_control_del
-	}
-	if k.dest != nil {
-		k.dest.Unbind(false, !r.inactive) // ip_vs_unbind_dest
-	}
-	t.count.Add(-1)
+	t.left(k.ctl, k.dest, false, !r.inactive)
 }
 
 // evictReleased removes the shard's oldest released entry, if any. Called

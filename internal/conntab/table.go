@@ -401,14 +401,21 @@ func (t *Table) expireLocked(sh *shard, e *Entry, now int64, force bool) (func()
 	e.onExpire = nil
 	e.mu.Unlock()
 
+	t.left(ctl, e.dest, e.template, active)
+	return onExpire, true
+}
+
+// left is the accounting of an entry leaving the table: its controlling
+// template loses it (ip_vs_control_del), its dest unbinds it
+// (ip_vs_unbind_dest), the count drops.
+func (t *Table) left(ctl *Entry, dest *sched.Dest, template, active bool) {
 	if ctl != nil {
-		ctl.nControl.Add(-1) // ip_vs_control_del
+		ctl.nControl.Add(-1)
 	}
-	if e.dest != nil {
-		e.dest.Unbind(e.template, active) // ip_vs_unbind_dest
+	if dest != nil {
+		dest.Unbind(template, active)
 	}
 	t.count.Add(-1)
-	return onExpire, true
 }
 
 // evictOne expires the oldest inactive connection (never a template),
