@@ -126,7 +126,7 @@ func (e *Entry) Release() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.onExpire = nil
-	if e.dead || e.released || e.hashed || e.template {
+	if e.dead || e.hashed || e.template {
 		return
 	}
 	r := released{fwmark: e.fwmark, lastSeen: e.lastSeen, timeout: e.timeout,
@@ -140,7 +140,7 @@ func (e *Entry) Release() {
 	}
 	r.ref = sh.refs.get(refKey{dest: e.dest, ctl: e.control})
 	sh.unlink(e)
-	e.released = true
+	e.dead = true // the handle is done with: no expiry, events or control
 	sh.released = append(sh.released, r)
 }
 

@@ -102,9 +102,8 @@ type Entry struct {
 	state    State
 	inactive bool // IP_VS_CONN_F_INACTIVE
 	noOutput bool // IP_VS_CONN_F_NOOUTPUT
-	dead     bool
+	dead     bool // left the table, or Release moved it to shard.released
 	invalid  bool
-	released bool  // Release moved it to shard.released
 	lastSeen int64 // ns since the table's epoch, when the timer was last armed
 	timeout  int64 // ns, cp->timeout
 	control  *Entry
@@ -375,7 +374,7 @@ func (t *Table) Expire(e *Entry) bool {
 // callback. Called with sh.mu held.
 func (t *Table) expireLocked(sh *shard, e *Entry, now int64, force bool) (func(), bool) {
 	e.mu.Lock()
-	if e.dead || e.released || (!force && now-e.lastSeen < e.timeout) {
+	if e.dead || (!force && now-e.lastSeen < e.timeout) {
 		e.mu.Unlock()
 		return nil, false
 	}
@@ -536,7 +535,7 @@ func (e *Entry) State() State {
 func (e *Entry) Alive() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return !e.dead && !e.released
+	return !e.dead
 }
 
 // NControl is the number of connections a template controls.
@@ -550,7 +549,7 @@ func (e *Entry) NControl() int32 { return e.nControl.Load() }
 func (e *Entry) Event(d Dir, f Flag) State {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.dead || e.released || e.template || e.proto != ProtoTCP {
+	if e.dead || e.template || e.proto != ProtoTCP {
 		return e.state
 	}
 	if e.noOutput {
@@ -588,7 +587,7 @@ func (e *Entry) Event(d Dir, f Flag) State {
 func (e *Entry) Touch() {
 	now := e.t.nowNs()
 	e.mu.Lock()
-	if !e.dead && !e.released {
+	if !e.dead {
 		if !e.template {
 			e.timeout = e.t.stateTimeout(e.state)
 		}
@@ -601,7 +600,7 @@ func (e *Entry) Touch() {
 // removed while it controls a live connection.
 func (e *Entry) SetControl(ct *Entry) {
 	e.mu.Lock()
-	if e.dead || e.released || e.control != nil {
+	if e.dead || e.control != nil {
 		e.mu.Unlock()
 		return
 	}
