@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -109,7 +110,8 @@ type Plane struct {
 	byKey    map[config.ServiceKey]*service
 	svcList  atomic.Pointer[[]*service] // lock-free view for the background loops
 
-	live liveSet
+	loops    []*loop
+	loopsErr error // why there are no loops: TCP services cannot be served
 }
 
 // New starts a data plane with no services.
@@ -137,10 +139,27 @@ func New(opt Options) *Plane {
 		cancel: cancel,
 		byKey:  map[config.ServiceKey]*service{},
 	}
-	p.live.init()
 	empty := []*service{}
 	p.svcList.Store(&empty)
-	p.wg.Add(2)
+	// One relay loop per P, as nginx runs a worker per CPU.
+	for range runtime.GOMAXPROCS(0) {
+		l, err := newLoop(p)
+		if err != nil {
+			p.loopsErr = errLoops(err)
+			break
+		}
+		p.loops = append(p.loops, l)
+	}
+	if p.loopsErr != nil {
+		for _, l := range p.loops {
+			l.closeFds()
+		}
+		p.loops = nil
+	}
+	p.wg.Add(2 + len(p.loops))
+	for _, l := range p.loops {
+		go l.run()
+	}
 	go p.every(sweepInterval, p.sweep)
 	go p.every(statsInterval, p.statsTick)
 	return p
@@ -191,6 +210,10 @@ func (p *Plane) Apply(ctx context.Context, services []config.Service, t config.T
 	for _, pl := range plans {
 		if _, ok := p.byKey[pl.key]; ok {
 			continue
+		}
+		if pl.key.Protocol == config.TCP && p.loopsErr != nil {
+			closeOpened()
+			return fmt.Errorf("service %s: %w", pl.key, p.loopsErr)
 		}
 		so, err := listen(ctx, pl.key)
 		if err != nil {
@@ -318,7 +341,9 @@ func (p *Plane) Close() error {
 	for _, s := range svcs {
 		s.stop()
 	}
-	p.live.closeAll()
+	for _, l := range p.loops {
+		l.post(l.shutdown)
+	}
 	p.wg.Wait()
 	return nil
 }
@@ -338,9 +363,14 @@ func (p *Plane) every(interval time.Duration, fn func()) {
 	}
 }
 
-// sweep expires connection-table entries and idle one-packet sockets.
+// sweep expires connection-table entries and idle one-packet sockets, and
+// lets the relay loops fail dials past their deadline.
 func (p *Plane) sweep() {
 	p.table.Sweep()
+	now := time.Now()
+	for _, l := range p.loops {
+		l.post(func() { l.housekeeping(now) })
+	}
 	for _, s := range *p.svcList.Load() {
 		if s.udp != nil {
 			s.udp.sweepOPS(p.now())
@@ -360,5 +390,13 @@ func (p *Plane) statsTick() {
 // sampleAll folds the kernel's per-socket counters of every live TCP
 // connection into the service and dest counters.
 func (p *Plane) sampleAll() {
-	p.live.each(func(c *tcpConn) { c.sample() })
+	for _, l := range p.loops {
+		l.postWait(func() {
+			for _, r := range l.relays {
+				if r != nil {
+					r.sample()
+				}
+			}
+		})
+	}
 }

@@ -307,8 +307,10 @@ func (s *service) start() {
 		go s.udp.readLoop()
 		return
 	}
-	s.p.wg.Add(1)
-	go s.acceptLoop(s.socks.tcp)
+	fd := int32(s.socks.tcp)
+	for _, l := range s.p.loops {
+		l.post(func() { l.addListener(fd, s) })
+	}
 }
 
 // stop closes the service's socket and unlinks its dests, as deleting a
@@ -320,6 +322,12 @@ func (s *service) stop() {
 	if s.udp != nil {
 		s.udp.stop()
 	} else {
+		// No loop may be accepting on the socket when it is closed (its
+		// number could be reused at once).
+		fd := int32(s.socks.tcp)
+		for _, l := range s.p.loops {
+			l.postWait(func() { l.removeListener(fd) })
+		}
 		s.socks.close()
 	}
 	for _, d := range s.sched.Dests() {
