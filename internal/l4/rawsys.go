@@ -42,6 +42,16 @@ func splice(from, to, n int) (int, error) {
 	return int(r), err
 }
 
+func read(fd int, b []byte) (int, error) {
+	r, err := raw6(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0, 0, 0)
+	return int(r), err
+}
+
+func write(fd int, b []byte) (int, error) {
+	r, err := raw6(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0, 0, 0)
+	return int(r), err
+}
+
 func closeFd(fd int) {
 	_, _ = raw6(unix.SYS_CLOSE, uintptr(fd), 0, 0, 0, 0, 0)
 }

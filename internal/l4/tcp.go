@@ -40,6 +40,9 @@ const (
 	// pipeSize is asked for every pipe, as Go's splice does: one splice
 	// call can then move up to 1 MiB of a bulk transfer.
 	pipeSize = 1 << 20
+	// copySize is the loop's copy buffer: a read that fills it makes the
+	// flow bulk (spliced), as nginx stream's proxy_buffer_size is 16k.
+	copySize = 32 << 10
 	// maxIdlePipes bounds the pipes a loop keeps for reuse.
 	maxIdlePipes = 64
 	// acceptBatch bounds the accepts per listener event; the listener is
@@ -67,6 +70,7 @@ type loop struct {
 	stopped bool
 
 	events    []unix.EpollEvent
+	buf       []byte   // copy buffer of the flows that are not bulk
 	relays    []*relay // by slot
 	freeSlots []int32
 	gen       uint32
@@ -83,7 +87,7 @@ func newLoop(p *Plane) (*loop, error) {
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
 	}
-	l := &loop{p: p, epfd: epfd, events: make([]unix.EpollEvent, 128), listeners: map[int32]*service{}}
+	l := &loop{p: p, epfd: epfd, events: make([]unix.EpollEvent, 128), buf: make([]byte, copySize), listeners: map[int32]*service{}}
 	l.wake, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
 		unix.Close(epfd)
@@ -402,9 +406,11 @@ const (
 // flow is one direction of a relay: bytes read from one socket into a
 // pipe and written from it to the other.
 type flow struct {
+	pending  []byte // copied bytes the destination has not taken yet
 	pipe     pipe
 	buffered int   // bytes in the pipe; it is held only while > 0
-	n        int64 // bytes moved so far
+	n        int64 // bytes read so far
+	bulk     bool  // moved by splice
 	eof      bool
 	ended    bool
 }
@@ -423,6 +429,7 @@ type relay struct {
 	fd       [2]int // by side; -1 once closed
 	readable [2]bool
 	writable [2]bool
+	rdhup    [2]bool // the peer's FIN has arrived: read on to the end
 	flows    [2]flow // by direction: flows[sideClient] is client -> real server
 	header   []byte  // PROXY protocol header still to send
 	deadline time.Time
@@ -447,6 +454,9 @@ func dirOf(d int) conntab.Dir {
 func (r *relay) event(side int, ev uint32) {
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		r.readable[side] = true
+	}
+	if ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		r.rdhup[side] = true
 	}
 	if ev&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		r.writable[side] = true
@@ -512,8 +522,16 @@ func (r *relay) pump() {
 
 // pumpFlow moves direction d until a socket would block, the direction
 // ends or the budget is spent; it reports whether work may be left.
-// The pipe is only filled when empty, so EAGAIN from the reading splice
-// always means the socket is drained (edge-triggered epoll needs that).
+//
+// A flow starts by copying through the loop's buffer with read and write,
+// which costs fewer and cheaper calls than splice for the small messages
+// of request/response protocols: a read shorter than the buffer has
+// drained the socket (TCP hands over all it holds), so no read is spent
+// on EAGAIN, as nginx does with EPOLLRDHUP. A read that fills the buffer
+// marks the flow as bulk, and from then on it moves by splice through a
+// pipe. A pipe is only filled when empty, so EAGAIN from the reading
+// splice always means the socket is drained (edge-triggered epoll needs
+// that).
 func (r *relay) pumpFlow(d int) bool {
 	f := &r.flows[d]
 	src, dst := d, 1-d
@@ -521,6 +539,24 @@ func (r *relay) pumpFlow(d int) bool {
 	for range pumpBudget {
 		if f.ended {
 			return false
+		}
+		if len(f.pending) > 0 {
+			if !r.writable[dst] {
+				return false
+			}
+			n, err := write(r.fd[dst], f.pending)
+			if err == unix.EAGAIN {
+				r.writable[dst] = false
+				return false
+			}
+			if err != nil {
+				r.fail(d)
+				return false
+			}
+			if f.pending = f.pending[n:]; len(f.pending) == 0 {
+				f.pending = nil // an idle connection keeps no buffer
+			}
+			continue
 		}
 		if f.buffered > 0 {
 			if !r.writable[dst] {
@@ -548,6 +584,12 @@ func (r *relay) pumpFlow(d int) bool {
 		if !r.readable[src] {
 			return false
 		}
+		if !f.bulk {
+			if !r.copyOnce(d) {
+				return false
+			}
+			continue
+		}
 		pp, err := l.getPipe()
 		if err != nil {
 			r.svc.p.log.Warn("relay without a pipe", "err", err)
@@ -571,6 +613,50 @@ func (r *relay) pumpFlow(d int) bool {
 			f.pipe, f.buffered = pp, n
 			f.n += int64(n)
 		}
+	}
+	return true
+}
+
+// copyOnce reads what the source socket of direction d holds into the
+// loop's buffer and writes it on; what the destination does not take is
+// kept in f.pending. It reports false when the flow must wait or failed.
+func (r *relay) copyOnce(d int) bool {
+	f := &r.flows[d]
+	src, dst := d, 1-d
+	buf := r.l.buf
+	n, err := read(r.fd[src], buf)
+	switch {
+	case err == unix.EAGAIN:
+		r.readable[src] = false
+		return false
+	case err != nil:
+		r.fail(d)
+		return false
+	case n == 0:
+		f.eof = true
+		return true
+	}
+	f.n += int64(n)
+	if n == len(buf) {
+		f.bulk = true
+	} else if !r.rdhup[src] {
+		// Drained; the peer's FIN, when it comes, raises a new edge.
+		r.readable[src] = false
+	}
+	m := 0
+	if r.writable[dst] {
+		m, err = write(r.fd[dst], buf[:n])
+		switch {
+		case err == unix.EAGAIN:
+			r.writable[dst] = false
+			m = 0
+		case err != nil:
+			r.fail(d)
+			return false
+		}
+	}
+	if m < n {
+		f.pending = append(f.pending[:0], buf[m:n]...)
 	}
 	return true
 }
