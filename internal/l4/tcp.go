@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -221,6 +222,7 @@ func (l *loop) addListener(fd int32, s *service) {
 
 func (l *loop) removeListener(fd int32) {
 	delete(l.listeners, fd)
+	l.paused = slices.DeleteFunc(l.paused, func(p int32) bool { return p == fd })
 	_ = epollCtl(l.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
 }
 

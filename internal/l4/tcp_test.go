@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/fulcrumlb/fulcrum/internal/config"
 	"github.com/fulcrumlb/fulcrum/internal/sched"
 )
@@ -482,6 +484,47 @@ func TestDialFailureResetsClient(t *testing.T) {
 	waitFor(t, "CLOSE", func() bool {
 		cs := connsOf(p, config.TCP, false)
 		return len(cs) == 1 && cs[0].State == "CLOSE" && cs[0].Expires == 10*time.Second
+	})
+}
+
+// A real server that never answers the SYN fails the dial after
+// Options.DialTimeout: the client is reset and the entry is CLOSE. The SYN
+// is dropped because the server's accept queue is full (listen backlog 0
+// and one connection nobody accepted: tcp_conn_request drops on
+// sk_acceptq_is_full).
+func TestDialTimeoutResetsClient(t *testing.T) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 27, 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := unix.Getsockname(fd)
+	silent := netip.AddrPortFrom(netip.MustParseAddr("127.0.27.2"), uint16(sa.(*unix.SockaddrInet4).Port))
+	filler, err := net.DialTimeout("tcp4", silent.String(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer filler.Close()
+
+	const timeout = 500 * time.Millisecond
+	p := New(Options{DialTimeout: timeout})
+	t.Cleanup(func() { _ = p.Close() })
+	vip := freeAddr(t, config.TCP, "127.0.27.11")
+	apply(t, p, tcpService(vip, "rr", rs(silent, 1)))
+	start := time.Now()
+	expectReset(t, vip)
+	if took := time.Since(start); took < timeout {
+		t.Fatalf("reset after %v, before the dial timeout", took)
+	}
+	waitFor(t, "CLOSE", func() bool {
+		cs := connsOf(p, config.TCP, false)
+		return len(cs) == 1 && cs[0].State == "CLOSE"
 	})
 }
 
