@@ -46,8 +46,8 @@
 //     socket / the real-server socket (tcpi_segs_in: handshake, ACKs and
 //     FINs included, like the packets IPVS counts in each direction).
 //   - TCP InBytes / OutBytes are payload bytes received (tcpi_bytes_received)
-//     on those sockets; at close they are settled against the bytes io.Copy
-//     moved. They are transport payload, not the L3 packet lengths IPVS
+//     on those sockets; at close they are settled against the bytes the
+//     relay moved. They are transport payload, not the L3 packet lengths IPVS
 //     adds up, so they are smaller by the IP and TCP headers.
 //   - UDP InPkts / OutPkts are datagrams from the client / from the real
 //     server, InBytes / OutBytes their payload sizes (without a PROXY
@@ -55,8 +55,16 @@
 //
 // TCP counters of long connections advance at every 2 s sample, so the
 // estimator (ip_vs_est.c: 2 s tick, avg += (rate - avg) >> 2) sees them.
-// Relaying itself is io.Copy between two *net.TCPConn, which Linux turns
-// into splice(2).
+//
+// # Relaying
+//
+// TCP is relayed by one event loop per P (tcp.go), as an nginx worker per
+// CPU: an epoll set, non-blocking sockets, a connect that does not wait.
+// Small exchanges are copied with read/write through the loop's buffer;
+// a flow whose read fills the buffer is bulk and moves by splice(2) from
+// then on, without passing through user space. A half-close is passed on
+// (shutdown of the other side's write), as IPVS forwards a FIN. UDP has a
+// goroutine per service socket and per flow (udp.go).
 //
 // # Where this plane differs from IPVS
 //
