@@ -466,7 +466,7 @@ func (r *relay) event(side int, ev uint32) {
 	switch r.state {
 	case stateDialing:
 		if side == sideReal && r.writable[sideReal] {
-			r.connected()
+			r.connected(ev&(unix.EPOLLERR|unix.EPOLLHUP) != 0)
 		}
 	case stateRelaying:
 		r.pump()
@@ -474,13 +474,17 @@ func (r *relay) event(side int, ev uint32) {
 }
 
 // connected runs when the real server's socket turned writable (or failed)
-// while connecting.
-func (r *relay) connected() {
-	soerr, err := getsockoptInt(r.fd[sideReal], unix.SOL_SOCKET, unix.SO_ERROR)
-	if err == nil && soerr != 0 {
-		err = syscall.Errno(soerr)
-	}
-	if err != nil {
+// while connecting. A failed connect reports EPOLLERR (with EPOLLHUP); only
+// then is SO_ERROR read for the reason, one call fewer per connection.
+func (r *relay) connected(failed bool) {
+	if failed {
+		soerr, err := getsockoptInt(r.fd[sideReal], unix.SOL_SOCKET, unix.SO_ERROR)
+		if err == nil {
+			err = syscall.Errno(soerr)
+			if soerr == 0 {
+				err = errors.New("connection failed")
+			}
+		}
 		r.dialFailed(err)
 		return
 	}
