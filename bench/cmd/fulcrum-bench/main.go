@@ -542,26 +542,45 @@ func (h *harness) load(ctx context.Context, sc scenario, addr string, d time.Dur
 	return result{}, fmt.Errorf("unknown tool %q", sc.tool)
 }
 
-// memory measures the RSS an idle client connection costs each L7
-// target, on fresh processes: before any load, so that a garbage-collected
-// runtime has no spare heap left from earlier runs to hide the cost in.
+// memory measures the RSS an idle client connection costs each target, on
+// fresh processes: before any load, so that a garbage-collected runtime has
+// no spare heap left from earlier runs to hide the cost in. The L4 proxies
+// are measured first (their connections cost little, so they leave little
+// behind for the L7 measurement that follows on the same process) with half
+// as many connections, since each also holds one to a backend and the
+// proxies' descriptor limit is the machine's 20,000.
 func (h *harness) memory(ctx context.Context) {
-	fmt.Fprintf(os.Stderr, "fulcrum-bench: memory with %d idle connections\n", h.o.idle)
+	fmt.Fprintf(os.Stderr, "fulcrum-bench: memory with %d idle connections (L4: %d)\n", h.o.idle, h.o.idle/2)
 	for _, r := range h.targets {
-		if ctx.Err() != nil {
-			return
+		for _, kind := range []string{memL4, memL7} {
+			addr, n := r.l.H1, h.o.idle
+			if kind == memL4 {
+				addr, n = r.l.L4, h.o.idle/2
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			if addr == "" || n == 0 {
+				continue
+			}
+			m := memResult{target: r.name, kind: kind}
+			if err := h.idleOne(ctx, r, &m, addr, n); err != nil {
+				m.err = err.Error()
+			}
+			fmt.Fprintf(os.Stderr, "  %-8s %-2s %s -> %s, %d connections: %s per connection %s\n", r.name, kind, fmtBytes(m.before),
+				fmtBytes(m.after), m.ready, fmtBytes(int64(m.perConn())), m.err)
+			h.rep.memory = append(h.rep.memory, m)
 		}
-		m := memResult{target: r.name}
-		if err := h.idleOne(ctx, r, &m); err != nil {
-			m.err = err.Error()
-		}
-		fmt.Fprintf(os.Stderr, "  %-8s %s -> %s, %d connections: %s per connection %s\n", r.name, fmtBytes(m.before), fmtBytes(m.after),
-			m.ready, fmtBytes(int64(m.perConn())), m.err)
-		h.rep.memory = append(h.rep.memory, m)
 	}
 }
 
-func (h *harness) idleOne(ctx context.Context, r *running, m *memResult) error {
+// The kinds of idle connection the memory test opens.
+const (
+	memL7 = "L7" // HTTP/1.1 keep-alive to the L7 proxy
+	memL4 = "L4" // through the L4 proxy to a backend
+)
+
+func (h *harness) idleOne(ctx context.Context, r *running, m *memResult, addr string, n int) error {
 	settle := 2 * time.Second
 	if h.o.quick {
 		settle = time.Second
@@ -571,18 +590,18 @@ func (h *harness) idleOne(ctx context.Context, r *running, m *memResult) error {
 		return err
 	}
 	m.before = before
-	p, err := h.ps.start("idleconns-"+r.name, h.o.loadCPU, nil, h.o.bin.IdleConns,
-		"-addr", r.l.H1, "-n", strconv.Itoa(h.o.idle), "-path", "/0", "-hold", "5m")
+	p, err := h.ps.start("idleconns-"+r.name+"-"+m.kind, h.o.loadCPU, nil, h.o.bin.IdleConns,
+		"-addr", addr, "-n", strconv.Itoa(n), "-path", "/0", "-hold", "5m")
 	if err != nil {
 		return err
 	}
 	defer h.ps.stop(p)
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		if n, failed, ok := parseReady(p.tail()); ok {
-			m.ready = n
+		if got, failed, ok := parseReady(p.tail()); ok {
+			m.ready = got
 			if failed != "" {
-				return fmt.Errorf("%d of %d connections: %s", n, h.o.idle, failed)
+				return fmt.Errorf("%d of %d connections: %s", got, n, failed)
 			}
 			break
 		}
@@ -601,14 +620,14 @@ func (h *harness) idleOne(ctx context.Context, r *running, m *memResult) error {
 		return err
 	}
 	m.after = after
-	if r.name == "fulcrum" {
+	if r.name == "fulcrum" && m.kind == memL7 {
 		// The Go runtime's own account of the memory, from the admin API.
 		if mt, err := adminGet(ctx, r.l.Admin, "/metrics", 10*time.Second); err == nil {
 			m.note = goRuntimeNote(string(mt))
 		}
-	}
-	if h.o.profile && r.name == "fulcrum" {
-		h.saveProfile(ctx, r, "heap", "Fulcrum heap with "+strconv.Itoa(m.ready)+" idle HTTP/1.1 connections", "/debug/pprof/heap?gc=1", 0)
+		if h.o.profile {
+			h.saveProfile(ctx, r, "heap", "Fulcrum heap with "+strconv.Itoa(m.ready)+" idle HTTP/1.1 connections", "/debug/pprof/heap?gc=1", 0)
+		}
 	}
 	return nil
 }

@@ -39,6 +39,7 @@ type kv struct{ k, v string }
 
 type memResult struct {
 	target        string
+	kind          string // memL7 or memL4
 	before, after int64
 	ready         int
 	err           string
@@ -196,18 +197,23 @@ func (r *report) memoryTable(w io.Writer) {
 	}
 	fmt.Fprintf(w, "## Memory\n\n")
 	if len(r.memory) > 0 {
-		fmt.Fprintf(w, "Idle HTTP/1.1 client connections: %d keep-alive connections, one `GET /0` each, then idle "+
-			"(bench/cmd/idleconns). RSS of the proxy's processes from /proc/PID/status before and after; fresh "+
-			"processes (measured before any load).\n\n", r.idleN)
-		fmt.Fprintf(w, "| target | RSS before | RSS with the idle connections | connections | bytes per idle connection |\n")
-		fmt.Fprintf(w, "|---|---:|---:|---:|---:|\n")
+		fmt.Fprintf(w, "Idle client connections: %d HTTP/1.1 keep-alive connections to the L7 proxy and %d through the "+
+			"L4 proxy (each of those also holds one to a backend), one `GET /0` each, then idle (bench/cmd/idleconns). "+
+			"RSS of the proxy's processes from /proc/PID/status before and after; fresh processes (measured before any "+
+			"load), L4 first. Kernel socket buffers are not in RSS.\n\n", r.idleN, r.idleN/2)
+		fmt.Fprintf(w, "| target | connections through | RSS before | RSS with the idle connections | connections | bytes per idle connection |\n")
+		fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|\n")
 		for _, m := range r.memory {
+			through := "L7 (HTTP/1.1)"
+			if m.kind == memL4 {
+				through = "L4 (TCP)"
+			}
 			if m.err != "" {
-				fmt.Fprintf(w, "| %s | | | | failed: %s |\n", displayName(m.target), m.err)
+				fmt.Fprintf(w, "| %s | %s | | | | failed: %s |\n", displayName(m.target), through, m.err)
 				continue
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %d | %s |\n", displayName(m.target), fmtBytes(m.before), fmtBytes(m.after), m.ready,
-				fmtBytes(int64(math.Round(m.perConn()))))
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %d | %s |\n", displayName(m.target), through, fmtBytes(m.before),
+				fmtBytes(m.after), m.ready, fmtBytes(int64(math.Round(m.perConn()))))
 		}
 		fmt.Fprintln(w)
 		for _, m := range r.memory {

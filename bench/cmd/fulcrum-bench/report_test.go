@@ -94,8 +94,9 @@ func sampleReport() *report {
 		targets:   []string{"fulcrum", "nginx", "direct"},
 		failures:  []string{"round 2, l7-ka-1k, nginx: wrk: exit status 1"},
 		memory: []memResult{
-			{target: "fulcrum", before: 20 << 20, after: 20<<20 + 10000*2048, ready: 10000, note: goRuntimeNote(metricsText)},
-			{target: "nginx", err: "idleconns did not get ready"},
+			{target: "fulcrum", kind: memL4, before: 19 << 20, after: 19<<20 + 5000*700, ready: 5000},
+			{target: "fulcrum", kind: memL7, before: 20 << 20, after: 20<<20 + 10000*2048, ready: 10000, note: goRuntimeNote(metricsText)},
+			{target: "nginx", kind: memL7, err: "idleconns did not get ready"},
 		},
 		idleN:   10000,
 		conntab: parseGoBench(goBenchOut)[2:4],
@@ -134,8 +135,8 @@ func TestReportMarkdown(t *testing.T) {
 		"| Fulcrum | 11.0k | 10.0k – 12.0k | 18 % | 2.00 ms | 9.00 ms | 98 % | 11.2k | 90 / 95 % | 40 (0.02 %) | — |", // 40 of 8 s × 33k
 		"| direct (no proxy) | 50.0k | 50.0k – 50.0k | — | 500 µs | 2.00 ms | — | — | 90 / 95 % | 0 | 0.22× |",
 		"| L4 TCP proxy, bulk throughput (iperf3, 1 stream) | 11.00 | 8.00 (1.38×) | n/a |",
-		"| Fulcrum | 20.0 MiB | 39.5 MiB | 10000 | 2048 B |",
-		"| nginx | | | | failed: idleconns did not get ready |",
+		"| Fulcrum | L7 (HTTP/1.1) | 20.0 MiB | 39.5 MiB | 10000 | 2048 B |", "| Fulcrum | L4 (TCP) | 19.0 MiB | 22.3 MiB | 5000 | 700 B |",
+		"| nginx | L7 (HTTP/1.1) | | | | failed: idleconns did not get ready |",
 		"| Fulcrum XDP (NAT) | 97.1k | 20 % | — |",
 		"| nftables DNAT (kernel forwarding) | 70.4k | 32 % | 1.38× |",
 		"| direct (no director) | 156k | — | 0.62× |",
