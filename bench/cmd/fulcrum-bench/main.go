@@ -104,8 +104,9 @@ func main() {
 // running is a started target.
 type running struct {
 	target
-	l layout
-	p *proc
+	l   layout
+	p   *proc
+	env []string
 }
 
 type harness struct {
@@ -240,7 +241,7 @@ func (h *harness) setup(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		r := &running{target: t, l: l, p: p}
+		r := &running{target: t, l: l, p: p, env: env}
 		if err := h.ready(ctx, r); err != nil {
 			if t.name == "fulcrum" {
 				return err
@@ -544,15 +545,15 @@ func (h *harness) load(ctx context.Context, sc scenario, addr string, d time.Dur
 
 // memory measures the RSS an idle client connection costs each target, on
 // fresh processes: before any load, so that a garbage-collected runtime has
-// no spare heap left from earlier runs to hide the cost in. The L4 proxies
-// are measured first (their connections cost little, so they leave little
-// behind for the L7 measurement that follows on the same process) with half
-// as many connections, since each also holds one to a backend and the
-// proxies' descriptor limit is the machine's 20,000.
+// no spare heap left from earlier runs to hide the cost in, and a proxy
+// with buffer pools none to reuse. The target is restarted between its L7
+// and its L4 measurement for the same reason. L4 uses half as many
+// connections: each also holds one to a backend, and the proxies'
+// descriptor limit is the machine's 20,000.
 func (h *harness) memory(ctx context.Context) {
 	fmt.Fprintf(os.Stderr, "fulcrum-bench: memory with %d idle connections (L4: %d)\n", h.o.idle, h.o.idle/2)
 	for _, r := range h.targets {
-		for _, kind := range []string{memL4, memL7} {
+		for _, kind := range []string{memL7, memL4} {
 			addr, n := r.l.H1, h.o.idle
 			if kind == memL4 {
 				addr, n = r.l.L4, h.o.idle/2
@@ -563,6 +564,12 @@ func (h *harness) memory(ctx context.Context) {
 			if addr == "" || n == 0 {
 				continue
 			}
+			if kind == memL4 {
+				if err := h.restart(ctx, r); err != nil {
+					h.rep.failures = append(h.rep.failures, fmt.Sprintf("%s: restart for the L4 memory test: %v", r.name, err))
+					continue
+				}
+			}
 			m := memResult{target: r.name, kind: kind}
 			if err := h.idleOne(ctx, r, &m, addr, n); err != nil {
 				m.err = err.Error()
@@ -572,6 +579,17 @@ func (h *harness) memory(ctx context.Context) {
 			h.rep.memory = append(h.rep.memory, m)
 		}
 	}
+}
+
+// restart stops a target and starts it again with the same configuration.
+func (h *harness) restart(ctx context.Context, r *running) error {
+	h.ps.stop(r.p)
+	p, err := h.ps.start(r.name, h.o.proxyCPU, r.env, r.argv(r.l, h.o.bin)...)
+	if err != nil {
+		return err
+	}
+	r.p = p
+	return h.ready(ctx, r)
 }
 
 // The kinds of idle connection the memory test opens.

@@ -200,7 +200,7 @@ func (r *report) memoryTable(w io.Writer) {
 		fmt.Fprintf(w, "Idle client connections: %d HTTP/1.1 keep-alive connections to the L7 proxy and %d through the "+
 			"L4 proxy (each of those also holds one to a backend), one `GET /0` each, then idle (bench/cmd/idleconns). "+
 			"RSS of the proxy's processes from /proc/PID/status before and after; fresh processes (measured before any "+
-			"load), L4 first. Kernel socket buffers are not in RSS.\n\n", r.idleN, r.idleN/2)
+			"load, and restarted between the two). Kernel socket buffers are not in RSS.\n\n", r.idleN, r.idleN/2)
 		fmt.Fprintf(w, "| target | connections through | RSS before | RSS with the idle connections | connections | bytes per idle connection |\n")
 		fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|\n")
 		for _, m := range r.memory {

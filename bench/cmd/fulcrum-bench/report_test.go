@@ -94,8 +94,8 @@ func sampleReport() *report {
 		targets:   []string{"fulcrum", "nginx", "direct"},
 		failures:  []string{"round 2, l7-ka-1k, nginx: wrk: exit status 1"},
 		memory: []memResult{
-			{target: "fulcrum", kind: memL4, before: 19 << 20, after: 19<<20 + 5000*700, ready: 5000},
 			{target: "fulcrum", kind: memL7, before: 20 << 20, after: 20<<20 + 10000*2048, ready: 10000, note: goRuntimeNote(metricsText)},
+			{target: "fulcrum", kind: memL4, before: 19 << 20, after: 19<<20 + 5000*700, ready: 5000},
 			{target: "nginx", kind: memL7, err: "idleconns did not get ready"},
 		},
 		idleN:   10000,
