@@ -7,11 +7,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -35,27 +37,39 @@ func needBinary(t *testing.T, name string) string {
 	return ""
 }
 
-// freePort returns a loopback port that was free a moment ago.
-// freePort returns a port no earlier call returned: the kernel may hand
-// out a port again once its listener is closed, and HAProxy binds with
-// SO_REUSEPORT, so two sections on one port would share its connections
-// at random.
+// freePort returns a loopback port that was free a moment ago and that no
+// earlier call returned (HAProxy binds with SO_REUSEPORT, so two sections on
+// one port would share its connections at random). It is taken below the
+// kernel's ephemeral range (ip_local_port_range), which the kernel never
+// hands out by itself: a port from ":0" could be given to another test
+// process's connection or listener before nginx or HAProxy binds it.
 func freePort(t *testing.T) int {
 	t.Helper()
 	portsMu.Lock()
 	defer portsMu.Unlock()
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		_ = l.Close()
-		if !portsGiven[port] {
-			portsGiven[port] = true
-			return port
+	lo := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil && v > 12000 {
+				lo = v
+			}
 		}
 	}
+	for range 1000 {
+		port := 10000 + rand.IntN(lo-10000)
+		if portsGiven[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		portsGiven[port] = true
+		return port
+	}
+	t.Fatal("no free port below the ephemeral range")
+	return 0
 }
 
 var (
