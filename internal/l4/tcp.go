@@ -551,12 +551,7 @@ func (r *relay) pumpFlow(d int) bool {
 				return false
 			}
 			n, err := write(r.fd[dst], f.pending)
-			if err == unix.EAGAIN {
-				r.writable[dst] = false
-				return false
-			}
-			if err != nil {
-				r.fail(d)
+			if !r.sent(d, err) {
 				return false
 			}
 			if f.pending = f.pending[n:]; len(f.pending) == 0 {
@@ -569,12 +564,7 @@ func (r *relay) pumpFlow(d int) bool {
 				return false
 			}
 			n, err := splice(f.pipe.r, r.fd[dst], f.buffered)
-			if err == unix.EAGAIN {
-				r.writable[dst] = false
-				return false
-			}
-			if err != nil {
-				r.fail(d)
+			if !r.sent(d, err) {
 				return false
 			}
 			f.buffered -= n
@@ -619,6 +609,21 @@ func (r *relay) pumpFlow(d int) bool {
 			f.pipe, f.buffered = pp, n
 			f.n += int64(n)
 		}
+	}
+	return true
+}
+
+// sent takes the outcome of a write to direction d's destination and
+// reports whether the flow can go on: EAGAIN waits for EPOLLOUT, any other
+// error fails the relay.
+func (r *relay) sent(d int, err error) bool {
+	switch {
+	case err == unix.EAGAIN:
+		r.writable[1-d] = false
+		return false
+	case err != nil:
+		r.fail(d)
+		return false
 	}
 	return true
 }
