@@ -472,3 +472,40 @@ func TestRecreatedServiceStartsFresh(t *testing.T) {
 		t.Fatalf("re-created service counters %+v", st.Stats)
 	}
 }
+
+// Stats samples taken while the plane closes neither hang Close nor hang
+// themselves: a sample posted to a relay loop that has stopped returns at
+// once, and one posted while it stops still runs (the estimator's tick
+// waits for it, and Close waits for the tick). The second window is a few
+// hundred nanoseconds wide; this loop seldom hits it.
+func TestCloseWhileSampling(t *testing.T) {
+	for range 50 {
+		p := New(Options{})
+		stop, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					p.sampleAll()
+				}
+			}
+		}()
+		time.Sleep(200 * time.Microsecond)
+		closed := make(chan struct{})
+		go func() { _ = p.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Close hung")
+		}
+		close(stop)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("a sample posted during Close never ran")
+		}
+	}
+}

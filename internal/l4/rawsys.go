@@ -17,6 +17,12 @@ import (
 // a connect or close runs for tens of microseconds on loopback (with
 // GOMAXPROCS=1 no P is idle, so it would, after 20 µs): the loop keeps its
 // thread, as an nginx worker does. EINTR is retried.
+//
+// Every pointer is converted to uintptr in the argument list of
+// syscall.RawSyscall6 itself (unsafe.Pointer rule 4): only there does the
+// compiler keep the object alive and in place for the call. Through a
+// wrapper taking uintptrs, a stack variable could move (stack growth)
+// between the conversion and the system call.
 
 func errnoErr(e syscall.Errno) error {
 	if e == 0 {
@@ -25,6 +31,7 @@ func errnoErr(e syscall.Errno) error {
 	return e
 }
 
+// raw6 is for system calls without pointer arguments.
 func raw6(trap, a1, a2, a3, a4, a5, a6 uintptr) (uintptr, error) {
 	for {
 		r, _, e := syscall.RawSyscall6(trap, a1, a2, a3, a4, a5, a6)
@@ -43,13 +50,21 @@ func splice(from, to, n int) (int, error) {
 }
 
 func read(fd int, b []byte) (int, error) {
-	r, err := raw6(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0, 0, 0)
-	return int(r), err
+	for {
+		r, _, e := syscall.RawSyscall6(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0, 0, 0)
+		if e != unix.EINTR {
+			return int(r), errnoErr(e)
+		}
+	}
 }
 
 func write(fd int, b []byte) (int, error) {
-	r, err := raw6(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0, 0, 0)
-	return int(r), err
+	for {
+		r, _, e := syscall.RawSyscall6(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0, 0, 0)
+		if e != unix.EINTR {
+			return int(r), errnoErr(e)
+		}
+	}
 }
 
 func closeFd(fd int) {
@@ -62,16 +77,25 @@ func shutdownWrite(fd int) {
 
 func setsockoptInt(fd, level, opt, v int) error {
 	val := int32(v)
-	_, err := raw6(unix.SYS_SETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt), uintptr(unsafe.Pointer(&val)), 4, 0)
-	return err
+	for {
+		_, _, e := syscall.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt),
+			uintptr(unsafe.Pointer(&val)), 4, 0)
+		if e != unix.EINTR {
+			return errnoErr(e)
+		}
+	}
 }
 
 func getsockoptInt(fd, level, opt int) (int, error) {
 	var val int32
 	n := uint32(4)
-	_, err := raw6(unix.SYS_GETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt),
-		uintptr(unsafe.Pointer(&val)), uintptr(unsafe.Pointer(&n)), 0)
-	return int(val), err
+	for {
+		_, _, e := syscall.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt),
+			uintptr(unsafe.Pointer(&val)), uintptr(unsafe.Pointer(&n)), 0)
+		if e != unix.EINTR {
+			return int(val), errnoErr(e)
+		}
+	}
 }
 
 // tcpInfo reads the kernel's counters of a TCP socket without disturbing
@@ -82,26 +106,40 @@ func tcpInfo(fd int) (segsIn uint32, bytesIn uint64, ok bool) {
 	}
 	var info unix.TCPInfo
 	n := uint32(unsafe.Sizeof(info))
-	_, err := raw6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.IPPROTO_TCP, unix.TCP_INFO,
-		uintptr(unsafe.Pointer(&info)), uintptr(unsafe.Pointer(&n)), 0)
-	if err != nil {
-		return 0, 0, false
+	for {
+		_, _, e := syscall.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.IPPROTO_TCP, unix.TCP_INFO,
+			uintptr(unsafe.Pointer(&info)), uintptr(unsafe.Pointer(&n)), 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return 0, 0, false
+		}
+		return info.Segs_in, info.Bytes_received, true
 	}
-	return info.Segs_in, info.Bytes_received, true
 }
 
 func epollCtl(epfd, op, fd int, ev *unix.EpollEvent) error {
-	_, err := raw6(unix.SYS_EPOLL_CTL, uintptr(epfd), uintptr(op), uintptr(fd), uintptr(unsafe.Pointer(ev)), 0, 0)
-	return err
+	for {
+		_, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(epfd), uintptr(op), uintptr(fd), uintptr(unsafe.Pointer(ev)), 0, 0)
+		if e != unix.EINTR {
+			return errnoErr(e)
+		}
+	}
 }
 
 // epollPoll collects ready events without waiting.
 func epollPoll(epfd int, evs []unix.EpollEvent) int {
-	r, err := raw6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&evs[0])), uintptr(len(evs)), 0, 0, 0)
-	if err != nil {
-		return 0
+	for {
+		r, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&evs[0])), uintptr(len(evs)), 0, 0, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return 0
+		}
+		return int(r)
 	}
-	return int(r)
 }
 
 // accept4 accepts a connection, non-blocking and close-on-exec, and
@@ -111,12 +149,17 @@ func epollPoll(epfd int, evs []unix.EpollEvent) int {
 func accept4(fd int) (int, netip.AddrPort, error) {
 	var sa unix.RawSockaddrAny
 	n := uint32(unsafe.Sizeof(sa))
-	r, err := raw6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&n)),
-		unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
-	if err != nil {
-		return -1, netip.AddrPort{}, err
+	for {
+		r, _, e := syscall.RawSyscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&n)),
+			unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return -1, netip.AddrPort{}, e
+		}
+		return int(r), rawAddrPort(&sa), nil
 	}
-	return int(r), rawAddrPort(&sa), nil
 }
 
 func rawAddrPort(sa *unix.RawSockaddrAny) netip.AddrPort {
@@ -147,18 +190,23 @@ func dialNonblock(a netip.AddrPort) (int, error) {
 	_ = setsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	var port [2]byte
 	binary.BigEndian.PutUint16(port[:], a.Port())
+	var e syscall.Errno
 	if a.Addr().Is4() {
 		sa := unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.Addr().As4()}
 		sa.Port = *(*uint16)(unsafe.Pointer(&port))
-		_, err = raw6(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa), 0, 0, 0)
+		for e = unix.EINTR; e == unix.EINTR; {
+			_, _, e = syscall.RawSyscall6(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa), 0, 0, 0)
+		}
 	} else {
 		sa := unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: a.Addr().As16()}
 		sa.Port = *(*uint16)(unsafe.Pointer(&port))
-		_, err = raw6(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa), 0, 0, 0)
+		for e = unix.EINTR; e == unix.EINTR; {
+			_, _, e = syscall.RawSyscall6(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa), 0, 0, 0)
+		}
 	}
-	if err != nil && err != unix.EINPROGRESS {
+	if e != 0 && e != unix.EINPROGRESS {
 		closeFd(fd)
-		return -1, os.NewSyscallError("connect", err)
+		return -1, os.NewSyscallError("connect", e)
 	}
 	return fd, nil
 }
@@ -166,7 +214,7 @@ func dialNonblock(a netip.AddrPort) (int, error) {
 // resetFd closes fd with SO_LINGER 0, so the peer gets a RST.
 func resetFd(fd int) {
 	lg := unix.Linger{Onoff: 1, Linger: 0}
-	_, _ = raw6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_LINGER,
+	_, _, _ = syscall.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_LINGER,
 		uintptr(unsafe.Pointer(&lg)), unsafe.Sizeof(lg), 0)
 	closeFd(fd)
 }

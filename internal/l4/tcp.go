@@ -175,9 +175,16 @@ func (l *loop) run() {
 			}
 		}
 	}
+	// Commands posted after the shutdown still run: someone may wait for
+	// one (a stats sample, a listener's removal).
 	l.mu.Lock()
 	l.stopped = true
+	left := l.cmds
+	l.cmds = nil
 	l.mu.Unlock()
+	for _, fn := range left {
+		fn()
+	}
 	l.closeFds()
 }
 
