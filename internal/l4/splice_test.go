@@ -64,8 +64,9 @@ func drain(c net.Conn, buf []byte) (int64, error) {
 }
 
 // TestRelayUsesSplice checks, by tracing this very process, that relayed
-// bytes go through splice(2): io.Copy between two *net.TCPConn reaches
-// TCPConn.ReadFrom and poll.Splice. The test client and backend use plain
+// bytes of a bulk transfer go through splice(2): the relay's first read
+// fills its copy buffer and the flow is spliced from then on. The test
+// client and backend use plain
 // read/write, so every splice call comes from the relay.
 func TestRelayUsesSplice(t *testing.T) {
 	straceBin, err := exec.LookPath("strace")
