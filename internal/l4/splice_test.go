@@ -66,8 +66,8 @@ func drain(c net.Conn, buf []byte) (int64, error) {
 // TestRelayUsesSplice checks, by tracing this very process, that relayed
 // bytes of a bulk transfer go through splice(2): the relay's first read
 // fills its copy buffer and the flow is spliced from then on. The test
-// client and backend use plain
-// read/write, so every splice call comes from the relay.
+// client and backend use plain read/write, so every splice call comes from
+// the relay.
 func TestRelayUsesSplice(t *testing.T) {
 	straceBin, err := exec.LookPath("strace")
 	if err != nil {
