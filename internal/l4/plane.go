@@ -145,16 +145,13 @@ func New(opt Options) *Plane {
 	for range runtime.GOMAXPROCS(0) {
 		l, err := newLoop(p)
 		if err != nil {
-			p.loopsErr = errLoops(err)
+			for _, l := range p.loops {
+				l.closeFds()
+			}
+			p.loops, p.loopsErr = nil, fmt.Errorf("TCP relay: %w", err)
 			break
 		}
 		p.loops = append(p.loops, l)
-	}
-	if p.loopsErr != nil {
-		for _, l := range p.loops {
-			l.closeFds()
-		}
-		p.loops = nil
 	}
 	p.wg.Add(2 + len(p.loops))
 	for _, l := range p.loops {

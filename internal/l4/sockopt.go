@@ -42,11 +42,6 @@ func listen(ctx context.Context, key config.ServiceKey) (*sockets, error) {
 	a := key.Address
 	v6 := a.Addr().Unmap().Is6()
 	addr := netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
-	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) { serr = freebind(int(fd), v6) })
-		return errors.Join(err, serr)
-	}}
 	network := "4"
 	if v6 {
 		network = "6"
@@ -59,6 +54,11 @@ func listen(ctx context.Context, key config.ServiceKey) (*sockets, error) {
 		}
 		return &sockets{tcp: fd}, nil
 	case config.UDP:
+		lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) { serr = freebind(int(fd), v6) })
+			return errors.Join(err, serr)
+		}}
 		pc, err := lc.ListenPacket(ctx, "udp"+network, addr.String())
 		if err != nil {
 			return nil, err
@@ -100,6 +100,13 @@ func listenTCP(a netip.AddrPort, v6 bool) (int, error) {
 		return -1, err
 	}
 	return fd, nil
+}
+
+func sockaddr(a netip.AddrPort) unix.Sockaddr {
+	if a.Addr().Is4() {
+		return &unix.SockaddrInet4{Port: int(a.Port()), Addr: a.Addr().As4()}
+	}
+	return &unix.SockaddrInet6{Port: int(a.Port()), Addr: a.Addr().As16()}
 }
 
 // listenBacklog is capped by the kernel at net.core.somaxconn, which is what

@@ -2,7 +2,6 @@ package l4
 
 import (
 	"errors"
-	"fmt"
 	"net/netip"
 	"os"
 	"slices"
@@ -18,7 +17,8 @@ import (
 
 // The TCP data path is an event loop per CPU, as nginx and HAProxy run
 // theirs: each loop owns an epoll set with its share of the connections
-// and moves bytes with non-blocking splice(2). A goroutine pair per
+// and moves bytes with non-blocking read/write, or splice(2) once a flow is
+// bulk (pumpFlow). A goroutine pair per
 // connection on Go's net package cost about a third more CPU per proxied
 // connection than nginx stream (two goroutines, Go's netpoll registration
 // and removal of both sockets, getsockname/getpeername, deadline timers;
@@ -134,8 +134,8 @@ func (l *loop) post(fn func()) bool {
 	l.pending = true
 	l.mu.Unlock()
 	if kick {
-		var one = [8]byte{1}
-		ignoringEINTR(func() error { _, err := unix.Write(l.wake, one[:]); return err })
+		one := [8]byte{1}
+		_, _ = write(l.wake, one[:])
 	}
 	return true
 }
@@ -192,7 +192,7 @@ func (l *loop) dispatch(ev *unix.EpollEvent) {
 	switch ev.Pad {
 	case tagWake:
 		var buf [8]byte
-		ignoringEINTR(func() error { _, err := unix.Read(l.wake, buf[:]); return err })
+		_, _ = read(l.wake, buf[:])
 		l.mu.Lock()
 		cmds := l.cmds
 		l.cmds = nil
@@ -497,7 +497,7 @@ func (r *relay) connected(failed bool) {
 	}
 	if len(r.header) > 0 {
 		// A fresh socket's send buffer takes the whole header at once.
-		n, err := unix.Write(r.fd[sideReal], r.header)
+		n, err := write(r.fd[sideReal], r.header)
 		if err != nil || n != len(r.header) {
 			r.entry.Event(conntab.DirOutput, conntab.FlagRST)
 			r.abort()
@@ -818,18 +818,3 @@ func (r *relay) settle() {
 	}
 	r.add(0, inB, 0, outB)
 }
-
-func sockaddr(a netip.AddrPort) unix.Sockaddr {
-	if a.Addr().Is4() {
-		return &unix.SockaddrInet4{Port: int(a.Port()), Addr: a.Addr().As4()}
-	}
-	return &unix.SockaddrInet6{Port: int(a.Port()), Addr: a.Addr().As16()}
-}
-
-func ignoringEINTR(f func() error) {
-	for f() == unix.EINTR {
-	}
-}
-
-// errLoops is returned by Apply when the relay loops could not be made.
-func errLoops(err error) error { return fmt.Errorf("TCP relay: %w", err) }
